@@ -1,0 +1,143 @@
+"""`GenFWCLI`: the LightningCLI subclass behind ``genfw`` (see :mod:`gen_framework.cli` for the behaviour)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import set_parsing_settings
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+
+from gen_framework.errors import ConfigError
+from gen_framework.families.base import GenerativeModule
+from gen_framework.registry import registry
+
+#: Sampling arguments of ``generate_samples`` that ``genfw predict`` sets itself.
+_SAMPLING_SKIP = {"num_samples", "generator"}
+DEFAULT_LOGGER_NAME = "genfw"
+
+# Relative interpolations make `${data.init_args.block_size}` work inside subcommands.
+set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
+
+
+class GenFWCLI(LightningCLI):
+    """LightningCLI with the framework's defaults, checkpoint authority and ``predict`` writer."""
+
+    def __init__(self, args: list[str], ckpt_class: type | None, checkpoint: dict[str, Any] | None) -> None:
+        self._ckpt_class = ckpt_class
+        self._checkpoint = checkpoint
+        super().__init__(
+            model_class=GenerativeModule,
+            subclass_mode_model=True,
+            datamodule_class=None,
+            subclass_mode_data=True,
+            parser_kwargs={"parser_mode": "omegaconf+", "default_env": False},
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={
+                "default_root_dir": "runs",
+                "logger": {
+                    "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+                    "init_args": {"save_dir": "runs", "name": DEFAULT_LOGGER_NAME},
+                },
+                "callbacks": [{"class_path": "pytorch_lightning.callbacks.RichProgressBar"}],
+            },
+            args=args,
+            auto_configure_optimizers=False,
+        )
+
+    # --------------------------------------------------------------- parser
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True, "weights_only": True})
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if "weights_only" in self._subcommand_method_arguments[subcommand]:
+            parser.set_defaults({"weights_only": True})
+        if subcommand == "predict":
+            parser.add_argument("--num_samples", type=int, default=64, help="How many samples to write.")
+            parser.add_argument("--output_dir", type=str, default="samples", help="Where to write the samples.")
+            parser.add_argument("--seed", type=int, default=0, help="Seed of the first sample batch.")
+            parser.add_argument("--batch_size", type=int, default=64, help="Samples drawn per predict step.")
+            if self._ckpt_class is not None:
+                parser.add_method_arguments(
+                    self._ckpt_class, "generate_samples", "sampling", as_group=True, skip=_SAMPLING_SKIP
+                )
+        return parser
+
+    def _parse_ckpt_path(self) -> None:
+        """Apply the checkpoint's class and init args (``prepare_args`` already refused contradictions)."""
+        if self._checkpoint is None or self._ckpt_class is None:
+            return
+        subcommand = self.config.subcommand
+        hparams = {
+            k: v for k, v in (self._checkpoint.get("hyper_parameters") or {}).items() if not k.startswith("_")
+        }
+        class_path = f"{self._ckpt_class.__module__}.{self._ckpt_class.__qualname__}"
+        update = {subcommand: {"model": {"class_path": class_path, "init_args": hparams}}}
+        self.config = self.parser.parse_object(update, self.config)
+
+    # ---------------------------------------------------------- instantiation
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.config.subcommand]
+        logger = config.trainer.get("logger")
+        init_args = getattr(logger, "init_args", None)
+        if init_args is not None and getattr(init_args, "name", None) == DEFAULT_LOGGER_NAME:
+            record = registry.record_for_class(_import_class(config.model.class_path))
+            if record is not None:
+                init_args.name = record.name
+        if self.config.subcommand == "predict":
+            # Predicting needs no logger or checkpoints: nothing is written besides the samples.
+            config.trainer.logger = False
+            config.trainer.enable_checkpointing = False
+
+    def before_fit(self) -> None:
+        self._require_data("fit")
+
+    def before_validate(self) -> None:
+        self._require_data("validate")
+
+    def before_test(self) -> None:
+        self._require_data("test")
+
+    def _require_data(self, subcommand: str) -> None:
+        if self.datamodule is None:
+            from gen_framework.data import DATAMODULES
+
+            raise ConfigError(
+                f"genfw {subcommand} needs data: pass --data NAME (one of {', '.join(sorted(DATAMODULES))}) "
+                "or a config with a data section"
+            )
+
+    def before_predict(self) -> None:
+        from gen_framework.callbacks.sample_writer import SampleWriter
+        from gen_framework.sampling import SampleRequests
+
+        config = self.config_init["predict"]
+        self.model.sampling_options = dict(config.get("sampling") or {})
+        self.model.sample_seed = int(config["seed"])
+        self.datamodule = SampleRequests(num_samples=config["num_samples"], batch_size=config["batch_size"])
+        self._output_dir = Path(config["output_dir"])
+        self.trainer.callbacks.append(SampleWriter(str(self._output_dir)))
+
+    def after_fit(self) -> None:
+        callback = self.trainer.checkpoint_callback
+        if self.trainer.is_global_zero and callback is not None:
+            last = getattr(callback, "last_model_path", "") or callback.best_model_path
+            print(f"genfw: checkpoint written to {last}")
+            if self.trainer.log_dir:
+                print(f"genfw: logs in {self.trainer.log_dir}")
+
+    def after_predict(self) -> None:
+        if self.trainer.is_global_zero:
+            print(f"genfw: samples written to {self._output_dir.resolve()}")
+
+
+def _import_class(class_path: str) -> type:
+    import importlib
+
+    module, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)

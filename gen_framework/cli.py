@@ -1,0 +1,275 @@
+"""The ``genfw`` command: ``fit | validate | test | predict`` on LightningCLI, plus ``plugins``.
+
+What this module adds to LightningCLI:
+
+- plugins are discovered before the parser is built, so ``--model DCGAN`` resolves, and registry names work
+  too (``--model dcgan``); datamodules by short name (``--data mnist``);
+- a checkpoint decides the model: ``validate | test | predict --ckpt_path K`` need no ``--model``, a
+  ``--model`` or ``--model.*`` that contradicts the checkpoint is an error rather than silently ignored, and
+  ``--ckpt_path last`` finds the newest checkpoint;
+- ``predict`` writes ``--num_samples`` samples to ``--output_dir`` with ``--sampling.*`` options;
+- each run gets its own log directory, so running twice in one directory never fails on ``config.yaml``;
+- user errors print one message and exit with code 2 (``--debug`` or ``GEN_FRAMEWORK_DEBUG=1`` for the
+  traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from gen_framework.errors import CheckpointError, ConfigError, GenFrameworkError, PluginError
+
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+DEBUG_ENV = "GEN_FRAMEWORK_DEBUG"
+_USAGE = """usage: genfw {fit,validate,test,predict,plugins} [options]
+
+  genfw fit --config configs/dcgan/mnist.yaml        train
+  genfw predict --ckpt_path last --num_samples 64     sample from a checkpoint
+  genfw plugins [--json]                              list installed plugins
+  genfw SUBCOMMAND --help                             every option of a subcommand
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``genfw`` with ``argv`` (default: the process arguments); returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
+    args = [a for a in args if a != "--debug"]
+    try:
+        if not args or args[0] in ("-h", "--help"):
+            print(_USAGE, end="")
+            return 0 if args else 2
+        if args[0] == "plugins":
+            return plugins_command(args[1:])
+        if args[0] not in SUBCOMMANDS:
+            raise ConfigError(f"unknown subcommand {args[0]!r}; choose one of {', '.join(SUBCOMMANDS)}, plugins")
+        run_lightning_cli(args)
+        return 0
+    except GenFrameworkError as err:
+        if debug:
+            raise
+        print(f"genfw: error: {err}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
+
+
+# ------------------------------------------------------------------ plugins
+
+
+def plugins_command(args: list[str]) -> int:
+    """``genfw plugins [--json]``: every installed plugin with version, family, distribution and status."""
+    from gen_framework.registry import list_plugins
+
+    unknown = [a for a in args if a not in ("--json",)]
+    if unknown:
+        raise ConfigError(f"genfw plugins takes only --json, got {' '.join(unknown)}")
+    records = [r.as_dict() for r in list_plugins()]
+    if "--json" in args:
+        print(json.dumps(records, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="gen-framework plugins")
+    for column in ("name", "version", "family", "distribution", "status", "error"):
+        table.add_column(column)
+    for r in records:
+        colour = {"ok": "green", "broken": "red", "incompatible": "yellow"}[r["status"]]
+        table.add_row(
+            r["name"], r["version"] or "-", r["family"] or "-", r["distribution"] or "-",
+            f"[{colour}]{r['status']}[/{colour}]", r["error"] or "",
+        )
+    Console(width=max(120, Console().width)).print(table)
+    return 0
+
+
+# ------------------------------------------------------- argument rewriting
+
+
+def _option(args: list[str], name: str) -> tuple[int, str] | None:
+    """Index and value of the last ``--name V`` / ``--name=V`` in ``args``."""
+    found = None
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            found = (i, args[i + 1])
+        elif arg.startswith(name + "="):
+            found = (i, arg.split("=", 1)[1])
+    return found
+
+
+def _set_option(args: list[str], name: str, value: str) -> list[str]:
+    """``args`` with every ``--name`` occurrence's value replaced by ``value``."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == name and i + 1 < len(out):
+            out[i + 1] = value
+        elif arg.startswith(name + "="):
+            out[i] = f"{name}={value}"
+    return out
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def resolve_model_name(value: str) -> str:
+    """A plugin name (``dcgan``) becomes its class path; class names and paths pass through."""
+    from gen_framework.registry import registry
+
+    if value.startswith(("{", "[")) or value.endswith((".yaml", ".yml", ".json")):
+        return value
+    if "." not in value and value.islower():
+        return _class_path(registry.get(value).module_class)
+    return value
+
+
+def resolve_data_name(value: str) -> str:
+    """A datamodule short name (``mnist``) becomes its class path; class names and paths pass through."""
+    from gen_framework.data import DATAMODULES
+
+    if value in DATAMODULES:
+        return _class_path(DATAMODULES[value])
+    if "." not in value and value.islower() and not value.startswith(("{", "[")):
+        raise ConfigError(f"unknown datamodule {value!r}; available: {', '.join(sorted(DATAMODULES))}")
+    return value
+
+
+def _config_files(args: list[str]) -> list[Path]:
+    files = []
+    for i, arg in enumerate(args):
+        if arg in ("-c", "--config") and i + 1 < len(args):
+            files.append(Path(args[i + 1]))
+        elif arg.startswith("--config="):
+            files.append(Path(arg.split("=", 1)[1]))
+    for path in files:
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+    return files
+
+
+def _config_section(files: list[Path], key: str) -> Any:
+    """The value of top-level ``key`` in the last config file that sets it (plain YAML read, no eval)."""
+    import yaml
+
+    value = None
+    for path in files:
+        try:
+            content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"config file {path} is not UTF-8 text: {err}") from err
+        if not isinstance(content, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections (trainer, model, data)")
+        if key in content:
+            value = content[key]
+    return value
+
+
+def _same_class(requested: str, cls: type) -> bool:
+    return requested in (_class_path(cls), cls.__name__, cls.__qualname__)
+
+
+def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any] | None]:
+    """Rewrite short names and apply the checkpoint's authority; returns (args, checkpoint class, checkpoint)."""
+    from gen_framework.checkpoint import checkpoint_class, find_last_checkpoint, read_checkpoint
+
+    subcommand = args[0]
+    if any(a in ("-h", "--help") for a in args):
+        return args, None, None
+    model = _option(args, "--model")
+    if model is not None:
+        args = _set_option(args, "--model", resolve_model_name(model[1]))
+    data = _option(args, "--data")
+    if data is not None:
+        args = _set_option(args, "--data", resolve_data_name(data[1]))
+    files = _config_files(args)
+
+    ckpt = _option(args, "--ckpt_path")
+    if ckpt is None:
+        if subcommand == "predict":
+            raise ConfigError("genfw predict needs --ckpt_path: a checkpoint written by genfw fit, or 'last'")
+        return _with_default_data(args, files), None, None
+    ckpt_path = ckpt[1]
+    if ckpt_path == "last":
+        root = _option(args, "--trainer.default_root_dir")
+        ckpt_path = str(find_last_checkpoint(root[1] if root else "runs"))
+        args = _set_option(args, "--ckpt_path", ckpt_path)
+    checkpoint = read_checkpoint(ckpt_path)
+    cls = checkpoint_class(checkpoint, source=ckpt_path)
+
+    requested = _option(args, "--model")
+    config_model = _config_section(files, "model")
+    if isinstance(config_model, dict) and config_model.get("class_path") and requested is None:
+        requested = (-1, str(config_model["class_path"]))
+    if requested is not None and not _same_class(requested[1], cls):
+        raise ConfigError(
+            f"--model {requested[1]} contradicts the checkpoint {ckpt_path}, which holds a {cls.__name__} "
+            f"({_class_path(cls)}); drop --model or pick a checkpoint of that model"
+        )
+    overrides = sorted({a.split("=")[0] for a in args if a.startswith("--model.")})
+    if overrides:
+        raise ConfigError(
+            f"{', '.join(overrides)}: the checkpoint {ckpt_path} fixes the model's arguments; they cannot be "
+            "changed on the command line"
+        )
+    if _option(args, "--model") is None:
+        args = [*args, "--model", _class_path(cls)]
+    if subcommand in ("fit", "validate", "test"):
+        args = _with_default_data(args, files, cls)
+    return args, cls, checkpoint
+
+
+def _with_default_data(args: list[str], files: list[Path], cls: type | None = None) -> list[str]:
+    """Add the plugin's default datamodule when neither the command line nor a config chooses one."""
+    if _option(args, "--data") is not None or _config_section(files, "data") is not None:
+        return args
+    from gen_framework.registry import registry
+
+    if cls is None:
+        model = _option(args, "--model")
+        config_model = _config_section(files, "model")
+        name = model[1] if model else (config_model or {}).get("class_path") if isinstance(config_model, dict) else None
+        if name is None:
+            return args
+        cls = next((c for c in registry.module_classes() if _same_class(name, c)), None)
+    record = registry.record_for_class(cls) if cls is not None else None
+    if record is None or record.spec is None or record.spec.default_datamodule is None:
+        return args
+    return [*args, "--data", resolve_data_name(record.spec.default_datamodule)]
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def run_lightning_cli(args: list[str]) -> Any:
+    """Parse ``args`` (a subcommand first) and run it; returns the finished CLI object."""
+    from gen_framework.registry import registry
+
+    registry.discover()
+    import gen_framework.data  # noqa: F401  (datamodule short class names must be importable)
+
+    args, ckpt_class, checkpoint = prepare_args(args)
+    cli_class = _cli_class()
+    return cli_class(args, ckpt_class, checkpoint)
+
+
+def _cli_class() -> type:
+    """``GenFWCLI``, defined on first use so that ``import gen_framework.cli`` stays cheap."""
+    global _CLI_CLASS
+    if _CLI_CLASS is None:
+        from gen_framework._lightning_cli import GenFWCLI
+
+        _CLI_CLASS = GenFWCLI
+    return _CLI_CLASS
+
+
+_CLI_CLASS: type | None = None
+
+__all__ = ["main", "plugins_command", "prepare_args", "run_lightning_cli", "CheckpointError", "PluginError"]

@@ -1,0 +1,302 @@
+"""`GenerativeModule`: what every generative model in the framework has in common.
+
+A family base (adversarial, variational, autoregressive) derives from this class and owns its training loop;
+a plugin derives from a family base and provides the networks. This module owns what does not depend on the
+family: seeded sampling, ``predict_step`` for ``genfw predict``, the exponential moving average (EMA) of chosen
+submodules, the data specification that travels with the weights, and the pretrained-directory format.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Literal, final
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from gen_framework.errors import CheckpointError, ConfigError
+
+Family = Literal["adversarial", "variational", "autoregressive"]
+Modality = Literal["image", "audio", "text"]
+
+#: Key under which the framework's own metadata is stored in a Lightning checkpoint.
+CHECKPOINT_KEY = "gen_framework"
+PRETRAINED_CONFIG = "config.json"
+PRETRAINED_WEIGHTS = "model.safetensors"
+
+
+class GenerativeModule(pl.LightningModule):
+    """Base of every generative model: seeded sampling, EMA, data spec and pretrained weights.
+
+    Subclasses set the class attributes ``modality`` (``"image"``, ``"audio"`` or ``"text"``) and
+    ``output_range`` (the value range of :meth:`sample`'s output, ``None`` for token ids), and implement
+    :meth:`generate_samples` (the family bases do).
+
+    Args:
+        ema_decay: Decay of an exponential moving average of the submodules named by
+            :meth:`ema_module_names`, used for sampling when set (e.g. ``0.999``). ``None`` disables it.
+    """
+
+    family: ClassVar[Family]
+    modality: ClassVar[Modality] = "image"
+    output_range: ClassVar[tuple[float, float] | None] = (-1.0, 1.0)
+
+    def __init__(self, ema_decay: float | None = None) -> None:
+        super().__init__()
+        # Collects the init args of every class in the hierarchy, the plugin's included.
+        self.save_hyperparameters()
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in (0, 1) or null, got {ema_decay}")
+        self.ema_decay = ema_decay
+        self.ema: nn.ModuleDict | None = None
+        self._data_spec: dict[str, Any] | None = None
+        #: Options passed to :meth:`sample` by ``predict_step`` (set by ``genfw predict --sampling.*``).
+        self.sampling_options: dict[str, Any] = {}
+        #: Seed of the first predict batch; batch ``i`` uses ``sample_seed + i``.
+        self.sample_seed: int = 0
+
+    # ------------------------------------------------------------------ hooks
+
+    def generate_samples(self, num_samples: int, *, generator: torch.Generator) -> Tensor:
+        """Called by :meth:`sample` in eval mode, without gradients and with EMA weights swapped in.
+
+        Args:
+            num_samples: N, the number of samples to draw.
+            generator: The random generator every random draw must use, so a seed fixes the result.
+
+        Returns:
+            Images ``(N, C, H, W)`` in ``output_range``, audio ``(N, T)`` in [-1, 1] or tokens ``(N, T)``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement generate_samples()")
+
+    def ema_module_names(self) -> list[str]:
+        """Called when the EMA is built: names of the submodules to average (default: none)."""
+        return []
+
+    def adopt_data_spec(self, spec: dict[str, Any]) -> None:
+        """Called in ``setup`` with the datamodule's ``data_spec()``; checks it fits the model and keeps it.
+
+        Raise :class:`~gen_framework.errors.ConfigError` naming the option when the data cannot be used by
+        this model (wrong image size, channel count, modality). Overrides should call ``super()``.
+        """
+        modality = spec.get("modality")
+        if modality is not None and modality != self.modality:
+            raise ConfigError(
+                f"{type(self).__name__} generates {self.modality} but the datamodule provides {modality}; "
+                f"choose a {self.modality} datamodule"
+            )
+        self._data_spec = dict(spec)
+
+    # -------------------------------------------------------------- data spec
+
+    @property
+    def data_spec(self) -> dict[str, Any]:
+        """What is needed to decode samples (modality, image shape, tokenizer, sample rate), JSON-able."""
+        if self._data_spec is not None:
+            return self._data_spec
+        return {"modality": self.modality}
+
+    @data_spec.setter
+    def data_spec(self, spec: dict[str, Any]) -> None:
+        self._data_spec = dict(spec)
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        spec_fn = getattr(datamodule, "data_spec", None)
+        if callable(spec_fn):
+            self.adopt_data_spec(spec_fn())
+        self._build_ema()
+
+    # --------------------------------------------------------------- sampling
+
+    @final
+    @torch.no_grad()
+    def sample(self, num_samples: int, *, seed: int | None = None, **sampling_options: Any) -> Tensor:
+        """Draw ``num_samples`` samples; the same ``seed`` gives the same samples.
+
+        Runs in eval mode without gradients, with EMA weights when enabled, then restores the training mode.
+        ``sampling_options`` go to :meth:`generate_samples` (temperature, top_k, truncation_psi, ...).
+        """
+        if num_samples < 1:
+            raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
+        generator = torch.Generator(device=self.device)
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(int(seed))
+        was_training = self.training
+        self.eval()
+        try:
+            with self.ema_weights():
+                return self.generate_samples(num_samples, generator=generator, **sampling_options)
+        finally:
+            self.train(was_training)
+
+    @final
+    def predict_step(self, batch: Tensor, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """Samples for ``genfw predict``: ``batch`` holds the global indices ``(N,)`` of the requested samples."""
+        first_index = int(batch[0]) if len(batch) else 0
+        return self.sample(len(batch), seed=self.sample_seed + first_index, **self.sampling_options)
+
+    # -------------------------------------------------------------------- EMA
+
+    def _build_ema(self) -> None:
+        if self.ema_decay is None or self.ema is not None:
+            return
+        averaged = nn.ModuleDict()
+        for name in self.ema_module_names():
+            module = getattr(self, name, None)
+            if not isinstance(module, nn.Module):
+                raise ConfigError(f"ema_module_names() names {name!r}, which is not a submodule of {type(self).__name__}")
+            copy = AveragedModel(module, multi_avg_fn=get_ema_multi_avg_fn(self.ema_decay), use_buffers=True)
+            copy.requires_grad_(False)
+            averaged[name] = copy
+        self.ema = averaged
+
+    @final
+    def update_ema(self) -> None:
+        """Fold the current weights into the EMA; the family bases call it after each optimiser update."""
+        if self.ema is None:
+            return
+        for name, averaged in self.ema.items():
+            averaged.update_parameters(getattr(self, name))
+
+    @contextlib.contextmanager
+    def ema_weights(self) -> Iterator[None]:
+        """Within this context the averaged submodules carry their EMA weights (if EMA is enabled)."""
+        if self.ema is None or not any(int(a.n_averaged) > 0 for a in self.ema.values()):
+            yield
+            return
+        backups = {}
+        for name, averaged in self.ema.items():
+            live = getattr(self, name)
+            backups[name] = {k: v.detach().clone() for k, v in live.state_dict().items()}
+            live.load_state_dict(averaged.module.state_dict())
+        try:
+            yield
+        finally:
+            for name, state in backups.items():
+                getattr(self, name).load_state_dict(state)
+
+    # ------------------------------------------------------------ checkpoints
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = self._provenance()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        meta = checkpoint.get(CHECKPOINT_KEY) or {}
+        if meta.get("data_spec") is not None:
+            self.adopt_loaded_data_spec(meta["data_spec"])
+        # The EMA copies must exist before Lightning loads the state dict that holds them.
+        if any(key.startswith("ema.") for key in checkpoint.get("state_dict", {})):
+            self._build_ema()
+
+    def adopt_loaded_data_spec(self, spec: dict[str, Any]) -> None:
+        """Called when weights are loaded (checkpoint or pretrained) with the data spec saved beside them."""
+        self._data_spec = dict(spec)
+
+    def _provenance(self) -> dict[str, Any]:
+        from gen_framework import __version__
+        from gen_framework.registry import PLUGIN_API_VERSION, registry
+
+        record = registry.record_for_class(type(self))
+        return {
+            "plugin": record.name if record else None,
+            "plugin_version": record.version if record else None,
+            "class_path": f"{type(self).__module__}.{type(self).__qualname__}",
+            "framework_version": __version__,
+            "api_version": PLUGIN_API_VERSION,
+            "family": self.family,
+            "data_spec": self._data_spec,
+        }
+
+    # ------------------------------------------------------------- pretrained
+
+    @final
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``model.safetensors`` and ``config.json`` (plugin, versions, init args, data spec) to ``directory``.
+
+        Each file is written to a temporary name and renamed, so an interrupted save never leaves a torn file.
+        """
+        from safetensors.torch import save_model
+
+        directory = Path(directory)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"cannot create the output directory {directory}: {err.strerror}") from err
+        config = {**self._provenance(), "init_args": _jsonable(dict(self.hparams))}
+        with _atomic_path(directory / PRETRAINED_WEIGHTS) as tmp:
+            save_model(self, str(tmp), metadata={"format": "pt"})
+        with _atomic_path(directory / PRETRAINED_CONFIG) as tmp:
+            tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike[str], *, map_location: str = "cpu") -> GenerativeModule:
+        """Load a directory written by :meth:`save_pretrained`; the class is found through the plugin registry."""
+        from safetensors.torch import load_model
+
+        from gen_framework.registry import resolve_module_class
+
+        directory = Path(directory)
+        config_path = directory / PRETRAINED_CONFIG
+        weights_path = directory / PRETRAINED_WEIGHTS
+        for path in (config_path, weights_path):
+            if not path.is_file():
+                raise CheckpointError(f"{directory} is not a pretrained directory: {path.name} is missing")
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise CheckpointError(f"{config_path} is not valid JSON: {err}") from err
+        target = resolve_module_class(config.get("plugin"), config.get("class_path"), source=str(directory))
+        if not issubclass(target, cls):
+            raise CheckpointError(
+                f"{directory} holds a {target.__name__} (plugin {config.get('plugin')!r}), not a {cls.__name__}"
+            )
+        model = target(**config.get("init_args", {}))
+        if config.get("data_spec") is not None:
+            model.adopt_loaded_data_spec(config["data_spec"])
+        model._build_ema()
+        try:
+            missing, unexpected = load_model(model, str(weights_path), strict=False, device=map_location)
+        except Exception as err:  # safetensors raises several types for torn or foreign files
+            raise CheckpointError(f"cannot read weights from {weights_path}: {err}") from err
+        if missing or unexpected:
+            raise CheckpointError(
+                f"{weights_path} does not match {target.__name__}: missing {sorted(missing)[:5]}, "
+                f"unexpected {sorted(unexpected)[:5]}"
+            )
+        return model
+
+
+def _jsonable(value: Any) -> Any:
+    """Hyperparameters as JSON: tuples become lists, anything else unusual becomes its string."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+@contextlib.contextmanager
+def _atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it replaces ``target`` in one rename."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
