@@ -40,7 +40,6 @@ class GenFWCLI(LightningCLI):
                     "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
                     "init_args": {"save_dir": "runs", "name": DEFAULT_LOGGER_NAME},
                 },
-                "callbacks": [{"class_path": "pytorch_lightning.callbacks.RichProgressBar"}],
             },
             args=args,
             auto_configure_optimizers=False,
@@ -48,9 +47,15 @@ class GenFWCLI(LightningCLI):
 
     # --------------------------------------------------------------- parser
 
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        parser = super().init_parser(**kwargs)
+        # Errors print the message and one usage line, not the usage of every option (that is --help).
+        parser.format_usage = lambda: "usage: genfw SUBCOMMAND [options]   (genfw SUBCOMMAND --help lists them)\n"
+        return parser
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.set_defaults({"checkpoint.save_last": True, "weights_only": True})
+        parser.set_defaults({"checkpoint.save_last": True})
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
@@ -81,6 +86,16 @@ class GenFWCLI(LightningCLI):
 
     # ---------------------------------------------------------- instantiation
 
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
+        from pytorch_lightning.callbacks import ProgressBar, RichProgressBar
+
+        configured = list(config.get("callbacks") or []) + list(callbacks)
+        if config.get("enable_progress_bar", True) is not False and not any(
+            isinstance(c, ProgressBar) for c in configured
+        ):
+            callbacks = [*callbacks, RichProgressBar()]
+        return super()._instantiate_trainer(config, callbacks)
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.config.subcommand]
         logger = config.trainer.get("logger")
@@ -90,9 +105,8 @@ class GenFWCLI(LightningCLI):
             if record is not None:
                 init_args.name = record.name
         if self.config.subcommand == "predict":
-            # Predicting needs no logger or checkpoints: nothing is written besides the samples.
+            # Predicting writes only the samples: no logger directory.
             config.trainer.logger = False
-            config.trainer.enable_checkpointing = False
 
     def before_fit(self) -> None:
         self._require_data("fit")

@@ -49,14 +49,27 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"unknown subcommand {args[0]!r}; choose one of {', '.join(SUBCOMMANDS)}, plugins")
         run_lightning_cli(args)
         return 0
-    except GenFrameworkError as err:
-        if debug:
+    except Exception as err:
+        user_error = find_user_error(err)
+        if user_error is None or debug:
             raise
-        print(f"genfw: error: {err}", file=sys.stderr)
+        print(f"genfw: error: {user_error}", file=sys.stderr)
         return 2
     except SystemExit as exit_:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 2)
+
+
+def find_user_error(err: BaseException) -> GenFrameworkError | None:
+    """The framework error behind ``err`` (jsonargparse and Lightning wrap errors raised in user classes)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, GenFrameworkError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 # ------------------------------------------------------------------ plugins

@@ -1,0 +1,175 @@
+"""The genfw command, in-process, through a tiny toy plugin: fit, predict, validate/test and error paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from toys.models import ToyImageGAN, ToyVAE
+
+from gen_framework.cli import main
+from gen_framework.registry import PluginSpec, registry
+
+DATA = "toys.data.ToyImages"
+
+
+@pytest.fixture(autouse=True)
+def toy_plugins():
+    registry.register(PluginSpec(name="toygan", family="adversarial", module_class=ToyImageGAN,
+                                 description="toy GAN", default_datamodule=None), replace=True)
+    registry.register(PluginSpec(name="toyvae", family="variational", module_class=ToyVAE,
+                                 description="toy VAE"), replace=True)
+    yield
+    registry.unregister("toygan")
+    registry.unregister("toyvae")
+
+
+def fit(tmp_path: Path, *extra: str, model: str = "toygan", steps: int = 3) -> Path:
+    root = tmp_path / "runs"
+    code = main([
+        "fit", "--model", model, "--data", DATA, "--trainer.max_steps", str(steps),
+        "--trainer.default_root_dir", str(root), "--trainer.logger.init_args.save_dir", str(root),
+        "--trainer.enable_progress_bar", "false", "--trainer.limit_val_batches", "1", *extra,
+    ])
+    assert code == 0
+    checkpoints = sorted(root.rglob("last.ckpt"))
+    assert checkpoints, "fit wrote no last.ckpt"
+    return checkpoints[-1]
+
+
+def test_fit_then_predict_writes_samples_and_manifest(tmp_path, capsys):
+    ckpt = fit(tmp_path)
+    assert "toygan" in str(ckpt), "runs are grouped by plugin name"
+    out = tmp_path / "samples"
+    code = main(["predict", "--ckpt_path", str(ckpt), "--num_samples", "5", "--batch_size", "2",
+                 "--output_dir", str(out), "--sampling.truncation_psi", "0.7", "--trainer.enable_progress_bar", "false"])
+    assert code == 0
+    pngs = sorted(p.name for p in out.glob("sample_*.png"))
+    assert len(pngs) == 5
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["sampling_options"] == {"truncation_psi": 0.7}
+    assert Path(manifest["checkpoint"]).resolve() == ckpt.resolve()
+    assert "samples written to" in capsys.readouterr().out
+
+
+def test_predict_is_deterministic_for_a_seed(tmp_path):
+    ckpt = fit(tmp_path)
+    outputs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert main(["predict", "--ckpt_path", str(ckpt), "--num_samples", "3", "--output_dir", str(out),
+                     "--seed", "5", "--trainer.enable_progress_bar", "false"]) == 0
+        outputs.append([p.read_bytes() for p in sorted(out.glob("sample_*.png"))])
+    assert outputs[0] == outputs[1]
+
+
+def test_second_run_in_the_same_directory_works(tmp_path):
+    fit(tmp_path)
+    fit(tmp_path)
+    assert len(list((tmp_path / "runs").rglob("config.yaml"))) == 2
+
+
+def test_ckpt_path_last_finds_the_newest_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ckpt = fit(tmp_path)
+    assert main(["predict", "--ckpt_path", "last", "--trainer.default_root_dir", str(ckpt.parents[3]),
+                 "--num_samples", "2", "--output_dir", "out", "--trainer.enable_progress_bar", "false"]) == 0
+    assert len(list(Path("out").glob("sample_*.png"))) == 2
+
+
+def test_validate_and_test_from_a_checkpoint_need_no_model(tmp_path):
+    ckpt = fit(tmp_path)
+    for subcommand in ("validate", "test"):
+        assert main([subcommand, "--ckpt_path", str(ckpt), "--data", DATA, "--trainer.logger", "false",
+                     "--trainer.enable_progress_bar", "false"]) == 0
+
+
+def test_a_model_that_contradicts_the_checkpoint_is_an_error(tmp_path, capsys):
+    ckpt = fit(tmp_path)
+    code = main(["predict", "--ckpt_path", str(ckpt), "--model", "toyvae", "--output_dir", str(tmp_path / "x")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "contradicts the checkpoint" in err and "ToyImageGAN" in err and "Traceback" not in err
+    code = main(["predict", "--ckpt_path", str(ckpt), "--model.hidden", "4", "--output_dir", str(tmp_path / "x")])
+    assert code == 2
+    assert "--model.hidden" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_unknown_plugin_lists_the_available_ones(capsys):
+    assert main(["fit", "--model", "nosuchplugin", "--data", DATA]) == 2
+    err = capsys.readouterr().err
+    assert "unknown plugin 'nosuchplugin'" in err and "toygan" in err and "Traceback" not in err
+
+
+def test_unknown_datamodule_lists_the_available_ones(capsys):
+    assert main(["fit", "--model", "toygan", "--data", "nosuchdata"]) == 2
+    assert "mnist" in capsys.readouterr().err
+
+
+def test_unknown_config_key_and_wrong_type_exit_2(tmp_path, capsys):
+    assert main(["fit", "--model", "toygan", "--data", DATA, "--model.init_args.no_such_arg", "3"]) == 2
+    assert "no_such_arg" in capsys.readouterr().err
+    assert main(["fit", "--model", "toygan", "--data", DATA, "--trainer.max_steps", "many"]) == 2
+    assert "max_steps" in capsys.readouterr().err
+
+
+def test_missing_config_file_and_malformed_yaml(tmp_path, capsys):
+    assert main(["fit", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    assert main(["fit", "--config", str(bad)]) == 2
+    assert "bad.yaml" in capsys.readouterr().err
+
+
+def test_predict_without_checkpoint_says_what_is_needed(capsys):
+    assert main(["predict", "--num_samples", "2"]) == 2
+    assert "--ckpt_path" in capsys.readouterr().err
+
+
+def test_a_checkpoint_whose_pickle_would_run_code_is_refused_without_running_it(tmp_path, capsys):
+    marker = tmp_path / "executed"
+
+    class Exploit:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": Exploit()}, evil)
+    assert main(["predict", "--ckpt_path", str(evil), "--output_dir", str(tmp_path / "o")]) == 2
+    assert not marker.exists(), "loading the checkpoint executed code"
+    assert "refused" in capsys.readouterr().err
+
+
+def test_a_truncated_checkpoint_is_a_clear_error(tmp_path, capsys):
+    ckpt = fit(tmp_path)
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(ckpt.read_bytes()[:500])
+    assert main(["predict", "--ckpt_path", str(broken)]) == 2
+    assert "truncated or corrupt" in capsys.readouterr().err
+
+
+def test_config_with_interpolation_and_override(tmp_path):
+    config = tmp_path / "toy.yaml"
+    config.write_text(
+        "trainer:\n  max_steps: 2\n  logger: false\n  enable_progress_bar: false\n  limit_val_batches: 1\n"
+        f"checkpoint:\n  dirpath: {tmp_path / 'ckpt'}\n"
+        "model:\n  class_path: ToyImageGAN\n  init_args:\n    latent_dim: ${model.init_args.hidden}\n    hidden: 16\n"
+        f"data:\n  class_path: {DATA}\n  init_args:\n    batch_size: 4\n"
+    )
+    assert main(["fit", "--config", str(config), "--model.init_args.hidden", "12"]) == 0
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)
+    assert state["hyper_parameters"]["hidden"] == 12
+    assert state["hyper_parameters"]["latent_dim"] == 12, "a command-line override must reach interpolations"
+
+
+def test_plugins_command_lists_json(capsys):
+    assert main(["plugins", "--json"]) == 0
+    records = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert records["toygan"]["status"] == "ok" and records["toygan"]["family"] == "adversarial"
+    assert {"name", "version", "family", "status", "error"} <= set(records["toygan"])
+    assert main(["plugins"]) == 0
+    assert "toygan" in capsys.readouterr().out
