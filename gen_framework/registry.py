@@ -20,7 +20,8 @@ import os
 import re
 import traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from gen_framework.errors import CheckpointError, PluginError
 
@@ -52,6 +53,10 @@ class PluginSpec:
         default_datamodule: Short name of the datamodule it trains on by default (``mnist``).
         default_config: Path of its default config, relative to the repository's ``configs/`` or absolute.
         extra_classes: Further LightningModule classes the plugin provides (variants).
+        test_init_args: Init args of a tiny instance, used by the conformance kit
+            (:mod:`gen_framework.testing`) so its checks run in seconds.
+        test_data_spec: The data spec of the tiny synthetic data the kit trains that instance on
+            (``{"modality": "image", "channels": 1, "image_size": 28}``); ``None`` lets the kit derive it.
     """
 
     name: str
@@ -62,6 +67,8 @@ class PluginSpec:
     default_datamodule: str | None = None
     default_config: str | None = None
     extra_classes: tuple[type, ...] = ()
+    test_init_args: Mapping[str, Any] = field(default_factory=dict)
+    test_data_spec: Mapping[str, Any] | None = None
 
 
 @dataclass

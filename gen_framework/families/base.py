@@ -188,15 +188,27 @@ class GenerativeModule(pl.LightningModule):
     # ------------------------------------------------------------ checkpoints
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = self._provenance()
+        checkpoint[CHECKPOINT_KEY] = {**self._provenance(), "rng": capture_rng_state()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         meta = checkpoint.get(CHECKPOINT_KEY) or {}
+        resuming = self._trainer is not None and self.trainer.state.fn == "fit"
+        if resuming and meta.get("rng") is not None:
+            # Restored in on_train_start, after Lightning has created the data iterator (which draws from the
+            # global generator), so resumed training draws the latents and noise of an uninterrupted run.
+            self._pending_rng_state = meta["rng"]
         if meta.get("data_spec") is not None:
             self.adopt_loaded_data_spec(meta["data_spec"])
         # The EMA copies must exist before Lightning loads the state dict that holds them.
         if any(key.startswith("ema.") for key in checkpoint.get("state_dict", {})):
             self._build_ema()
+
+    def on_train_start(self) -> None:
+        """Restores the random state of a resumed run; overrides must call ``super().on_train_start()``."""
+        pending = getattr(self, "_pending_rng_state", None)
+        if pending is not None:
+            restore_rng_state(pending)
+            self._pending_rng_state = None
 
     def adopt_loaded_data_spec(self, spec: dict[str, Any]) -> None:
         """Called when weights are loaded (checkpoint or pretrained) with the data spec saved beside them."""
@@ -275,6 +287,37 @@ class GenerativeModule(pl.LightningModule):
                 f"unexpected {sorted(unexpected)[:5]}"
             )
         return model
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The process's random states (torch, numpy, random) in a form ``torch.load(weights_only=True)`` accepts."""
+    import random
+
+    import numpy as np
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype("int64")), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": list(random.getstate()[1]) + [random.getstate()[0], random.getstate()[2]],
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`capture_rng_state` captured."""
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(state["torch"])
+    numpy_state = state["numpy"]
+    np.random.set_state((
+        numpy_state["kind"], numpy_state["keys"].numpy().astype("uint32"), numpy_state["pos"],
+        numpy_state["has_gauss"], numpy_state["cached"],
+    ))
+    python = state["python"]
+    random.setstate((python[-2], tuple(python[:-2]), python[-1]))
 
 
 def _jsonable(value: Any) -> Any:

