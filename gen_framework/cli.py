@@ -30,6 +30,7 @@ _USAGE = """usage: genfw {fit,validate,test,predict,plugins} [options]
   genfw fit --config configs/dcgan/mnist.yaml        train
   genfw predict --ckpt_path last --num_samples 64     sample from a checkpoint
   genfw plugins [--json]                              list installed plugins
+  genfw new-plugin NAME --family F                    write a new plugin distribution
   genfw SUBCOMMAND --help                             every option of a subcommand
 """
 
@@ -45,8 +46,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if args else 2
         if args[0] == "plugins":
             return plugins_command(args[1:])
+        if args[0] == "new-plugin":
+            return new_plugin_command(args[1:])
         if args[0] not in SUBCOMMANDS:
-            raise ConfigError(f"unknown subcommand {args[0]!r}; choose one of {', '.join(SUBCOMMANDS)}, plugins")
+            raise ConfigError(
+                f"unknown subcommand {args[0]!r}; choose one of {', '.join(SUBCOMMANDS)}, plugins, new-plugin"
+            )
         run_lightning_cli(args)
         return 0
     except Exception as err:
@@ -99,6 +104,22 @@ def plugins_command(args: list[str]) -> int:
             f"[{colour}]{r['status']}[/{colour}]", r["error"] or "",
         )
     Console(width=max(120, Console().width)).print(table)
+    return 0
+
+
+def new_plugin_command(args: list[str]) -> int:
+    """``genfw new-plugin NAME --family F [--output DIR]``: write a plugin distribution that passes the kit."""
+    import argparse
+
+    from gen_framework.scaffold import new_plugin
+
+    parser = argparse.ArgumentParser(prog="genfw new-plugin", description="Write a new plugin distribution.")
+    parser.add_argument("name", help="registry name, ^[a-z][a-z0-9_]*$")
+    parser.add_argument("--family", required=True, choices=["adversarial", "variational", "autoregressive"])
+    parser.add_argument("--output", default=None, help="directory to write (default: ./NAME)")
+    options = parser.parse_args(args)
+    target = new_plugin(options.name, options.family, options.output)
+    print(f"genfw: wrote plugin {options.name!r} to {target}; install it with: pip install {target}")
     return 0
 
 
@@ -255,7 +276,8 @@ def _with_default_data(args: list[str], files: list[Path], cls: type | None = No
     record = registry.record_for_class(cls) if cls is not None else None
     if record is None or record.spec is None or record.spec.default_datamodule is None:
         return args
-    return [*args, "--data", resolve_data_name(record.spec.default_datamodule)]
+    # Right after the subcommand, so that --data.* options given later apply to it.
+    return [args[0], "--data", resolve_data_name(record.spec.default_datamodule), *args[1:]]
 
 
 # ---------------------------------------------------------------- the CLI
