@@ -9,6 +9,7 @@ from jsonargparse import set_parsing_settings
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from gen_framework.callbacks.preemption import Preemption
 from gen_framework.errors import ConfigError
 from gen_framework.families.base import GenerativeModule
 from gen_framework.registry import registry
@@ -55,6 +56,7 @@ class GenFWCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(Preemption, "preemption")
         parser.set_defaults({"checkpoint.save_last": True})
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
