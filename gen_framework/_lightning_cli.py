@@ -144,8 +144,10 @@ class GenFWCLI(LightningCLI):
         if self.trainer.is_global_zero and callback is not None:
             last = getattr(callback, "last_model_path", "") or callback.best_model_path
             print(f"genfw: checkpoint written to {last}")
-            if self.trainer.log_dir:
-                print(f"genfw: logs in {self.trainer.log_dir}")
+            # trainer.log_dir broadcasts across ranks; only rank 0 is here, so ask the logger directly.
+            log_dir = getattr(self.trainer.logger, "log_dir", None)
+            if log_dir:
+                print(f"genfw: logs in {log_dir}")
 
     def after_predict(self) -> None:
         if self.trainer.is_global_zero:
