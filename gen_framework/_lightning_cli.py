@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from gen_framework.registry import registry
 #: Sampling arguments of ``generate_samples`` that ``genfw predict`` sets itself.
 _SAMPLING_SKIP = {"num_samples", "generator"}
 DEFAULT_LOGGER_NAME = "genfw"
+
+# genfw passes the arguments it rewrote; they equal sys.argv apart from the rewrites, which is intended.
+warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
 
 # Relative interpolations make `${data.init_args.block_size}` work inside subcommands.
 set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
