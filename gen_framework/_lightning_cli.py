@@ -10,6 +10,7 @@ from jsonargparse import set_parsing_settings
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from gen_framework.callbacks.evaluation import Evaluation
 from gen_framework.callbacks.preemption import Preemption
 from gen_framework.errors import ConfigError
 from gen_framework.families.base import GenerativeModule
@@ -61,6 +62,8 @@ class GenFWCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(Preemption, "preemption")
+        # Metrics for `genfw test`/`validate`, and during fit when --evaluation.every_n_steps is set.
+        parser.add_lightning_class_args(Evaluation, "evaluation")
         parser.set_defaults({"checkpoint.save_last": True})
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
@@ -111,8 +114,9 @@ class GenFWCLI(LightningCLI):
             if record is not None:
                 init_args.name = record.name
         if self.config.subcommand == "predict":
-            # Predicting writes only the samples: no logger directory.
+            # Predicting writes only the samples: no logger directory, no saved config.
             config.trainer.logger = False
+            self.save_config_callback = None
 
     def before_fit(self) -> None:
         self._require_data("fit")

@@ -207,7 +207,18 @@ def _config_section(files: list[Path], key: str) -> Any:
 
 
 def _same_class(requested: str, cls: type) -> bool:
-    return requested in (_class_path(cls), cls.__name__, cls.__qualname__)
+    """True when ``requested`` (class name, class path or re-exported path) names ``cls``."""
+    if requested in (_class_path(cls), cls.__name__, cls.__qualname__):
+        return True
+    module_name, _, attr = requested.rpartition(".")
+    if not module_name:
+        return False
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module_name), attr, None) is cls
+    except ImportError:
+        return False
 
 
 def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any] | None]:

@@ -155,7 +155,8 @@ def test_a_truncated_checkpoint_is_a_clear_error(tmp_path, capsys):
 def test_config_with_interpolation_and_override(tmp_path):
     config = tmp_path / "toy.yaml"
     config.write_text(
-        "trainer:\n  max_steps: 2\n  logger: false\n  enable_progress_bar: false\n  limit_val_batches: 1\n"
+        f"trainer:\n  max_steps: 2\n  logger: false\n  enable_progress_bar: false\n  limit_val_batches: 1\n"
+        f"  default_root_dir: {tmp_path}\n"
         f"checkpoint:\n  dirpath: {tmp_path / 'ckpt'}\n"
         "model:\n  class_path: ToyImageGAN\n  init_args:\n    latent_dim: ${model.init_args.hidden}\n    hidden: 16\n"
         f"data:\n  class_path: {DATA}\n  init_args:\n    batch_size: 4\n"

@@ -1,0 +1,173 @@
+"""DCGAN (Radford, Metz & Chintala 2015, "Unsupervised Representation Learning with Deep Convolutional GANs").
+
+The generator maps a latent ``(B, Z)`` through a transposed convolution to a ``(B, w, s0, s0)`` feature map,
+then doubles the side ``stages - 1`` times while halving the width (BatchNorm + ReLU after each), and a last
+transposed convolution gives ``(B, C, S, S)`` through Tanh. The discriminator mirrors it with strided
+convolutions and LeakyReLU(0.2), BatchNorm on every layer but the first, and a last convolution covering the
+remaining ``s0 × s0`` map gives one logit per image. All convolutions are bias-free (BatchNorm supplies the
+shift), as in the paper's reference implementation.
+
+Layouts by image size S (start side s0, number of ×2 stages):
+
+    S=28: 7 → 14 → 28            (the MNIST layout, no padding to 32 needed)
+    S=32: 4 → 8 → 16 → 32
+    S=64: 4 → 8 → 16 → 32 → 64   (the paper's layout)
+
+The family base (:class:`~gen_framework.families.AdversarialModule`) owns the alternating updates, the losses
+(non-saturating by default, as in the paper), Adam with the paper's lr 2e-4 and β1 = 0.5, EMA and DDP.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from torch import Tensor, nn
+
+from gen_framework.errors import ConfigError
+from gen_framework.families import AdversarialModule
+
+IMAGE_SIZES = (28, 32, 64)
+CHANNELS = (1, 3)
+# image size -> (start side s0, number of ×2 upsampling stages)
+_LAYOUTS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
+
+
+def check_image_shape(owner: str, image_size: int, channels: int) -> None:
+    """Raise :class:`ConfigError` naming the option when ``image_size`` or ``channels`` is not supported."""
+    if image_size not in IMAGE_SIZES:
+        raise ConfigError(
+            f"{owner}: image_size must be one of {', '.join(map(str, IMAGE_SIZES))}, got {image_size!r}"
+        )
+    if channels not in CHANNELS:
+        raise ConfigError(f"{owner}: channels must be 1 or 3, got {channels!r}")
+
+
+class Generator(nn.Module):
+    """Latents ``(B, Z)`` → images ``(B, C, S, S)`` in [-1, 1]."""
+
+    def __init__(self, latent_dim: int, image_size: int, channels: int, base_channels: int) -> None:
+        super().__init__()
+        start, stages = _LAYOUTS[image_size]
+        width = base_channels * 2 ** (stages - 1)
+        layers: list[nn.Module] = [
+            nn.Unflatten(1, (latent_dim, 1, 1)),
+            nn.ConvTranspose2d(latent_dim, width, start, 1, 0, bias=False),  # (B, w, s0, s0)
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        ]
+        for _ in range(stages - 1):
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),  # side ×2, width ÷2
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(inplace=True),
+            ]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]  # (B, C, S, S)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, latent: Tensor) -> Tensor:
+        return self.net(latent)
+
+
+class Discriminator(nn.Module):
+    """Images ``(B, C, S, S)`` in [-1, 1] → logits ``(B,)``."""
+
+    def __init__(self, image_size: int, channels: int, base_channels: int) -> None:
+        super().__init__()
+        start, stages = _LAYOUTS[image_size]
+        width = base_channels
+        # No BatchNorm on the first layer: normalising the raw images made the paper's training unstable.
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        for _ in range(stages - 1):
+            layers += [
+                nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False),  # side ÷2, width ×2
+                nn.BatchNorm2d(2 * width),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            width *= 2
+        layers += [nn.Conv2d(width, 1, start, 1, 0, bias=False), nn.Flatten(0)]  # (B, 1, 1, 1) → (B,)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net(images)
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """The paper's initialisation: convolutions N(0, 0.02); BatchNorm weight N(1, 0.02) and bias 0."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class DCGAN(AdversarialModule):
+    """DCGAN on square greyscale or RGB images of side 28, 32 or 64.
+
+    Args:
+        latent_dim: Size Z of the latent vectors, drawn from N(0, I).
+        image_size: Side S of the generated images: 28, 32 or 64.
+        channels: C, 1 for greyscale or 3 for RGB.
+        base_channels: Width of the discriminator's first layer and the generator's last hidden layer; the
+            widths double towards the other end (the paper uses 64 at S=64).
+        **kwargs: Options of :class:`~gen_framework.families.AdversarialModule` (``lr_g``, ``lr_d``,
+            ``betas_g``, ``betas_d``, ``loss``, ``d_steps``, ``r1_gamma``, ``ema_decay``, ...). The defaults
+            are the paper's: Adam with lr 2e-4 and betas (0.5, 0.999), non-saturating loss.
+
+    Raises:
+        ConfigError: ``image_size`` not in 28/32/64, ``channels`` not 1 or 3, or a non-positive width.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        image_size: Literal[28, 32, 64] = 28,
+        channels: Literal[1, 3] = 1,
+        base_channels: int = 64,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_image_shape(type(self).__name__, image_size, channels)
+        if latent_dim < 1 or base_channels < 1:
+            raise ConfigError(
+                f"DCGAN: latent_dim and base_channels must be >= 1, got {latent_dim} and {base_channels}"
+            )
+        self.latent_dim = latent_dim
+        self.image_size = image_size
+        self.channels = channels
+        self.generator = Generator(latent_dim, image_size, channels, base_channels)
+        self.discriminator = Discriminator(image_size, channels, base_channels)
+        self.generator.apply(init_dcgan_weights)
+        self.discriminator.apply(init_dcgan_weights)
+
+    def adopt_data_spec(self, spec: dict[str, Any]) -> None:
+        """Called in ``setup`` with the datamodule's spec: its image size and channels must be the model's."""
+        size, channels = spec.get("image_size"), spec.get("channels")
+        # Other modalities are refused by the base with its own message.
+        if spec.get("modality", "image") == "image" and (size, channels) != (self.image_size, self.channels):
+            raise ConfigError(
+                f"DCGAN was built for image_size={self.image_size}, channels={self.channels} but the data has "
+                f"image_size={size}, channels={channels}; set the model's image_size and channels to the data's "
+                "(or the data's to the model's)"
+            )
+        super().adopt_data_spec(spec)
+
+    @property
+    def data_spec(self) -> dict[str, Any]:
+        """The adopted data spec, or the image shape the model was built for when no data was seen."""
+        if self._data_spec is not None:
+            return self._data_spec
+        return {"modality": "image", "channels": self.channels, "image_size": self.image_size}
+
+    @data_spec.setter
+    def data_spec(self, spec: dict[str, Any]) -> None:
+        self._data_spec = dict(spec)
+
+    def forward(self, latent: Tensor) -> Tensor:
+        """Latents ``(B, Z)`` → images ``(B, C, S, S)`` in [-1, 1] from the generator."""
+        return self.generator(latent)
+
+
+__all__ = ["DCGAN", "Discriminator", "Generator", "IMAGE_SIZES", "init_dcgan_weights", "check_image_shape"]
