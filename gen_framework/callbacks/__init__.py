@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from gen_framework.callbacks.evaluation import Evaluation
 from gen_framework.callbacks.sample_logger import SampleLogger
 from gen_framework.callbacks.sample_writer import SampleWriter
 
-__all__ = ["SampleLogger", "SampleWriter"]
+__all__ = ["Evaluation", "SampleLogger", "SampleWriter"]
