@@ -57,6 +57,7 @@ class PluginSpec:
             (:mod:`gen_framework.testing`) so its checks run in seconds.
         test_data_spec: The data spec of the tiny synthetic data the kit trains that instance on
             (``{"modality": "image", "channels": 1, "image_size": 28}``); ``None`` lets the kit derive it.
+        test_sampling_options: Sampling options the kit passes to ``sample`` (e.g. a short duration).
     """
 
     name: str
@@ -69,6 +70,7 @@ class PluginSpec:
     extra_classes: tuple[type, ...] = ()
     test_init_args: Mapping[str, Any] = field(default_factory=dict)
     test_data_spec: Mapping[str, Any] | None = None
+    test_sampling_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass

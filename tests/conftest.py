@@ -6,6 +6,10 @@ import logging
 import warnings
 
 import pytest
+import torch
+
+# Tiny tensors gain nothing from intra-op threads, and on a busy machine extra threads make them far slower.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -43,7 +43,7 @@ class KitContext:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.init_args = dict(spec.test_init_args if init_args is None else init_args)
         self.configs = [Path(c) for c in configs]
-        self.sampling_options = dict(sampling_options or {})
+        self.sampling_options = dict(spec.test_sampling_options if sampling_options is None else sampling_options)
         self.length = length
         modality = spec.module_class.modality
         given = dict(data_spec if data_spec is not None else (spec.test_data_spec or {}))
