@@ -17,6 +17,10 @@ DATA = "toys.data.ToyImages"
 
 @pytest.fixture(autouse=True)
 def toy_plugins():
+    # Other tests may have registered these classes under other names; runs must be grouped under ours.
+    for record in registry.records():
+        if record.spec is not None and record.spec.module_class in (ToyImageGAN, ToyVAE):
+            registry.unregister(record.name)
     registry.register(PluginSpec(name="toygan", family="adversarial", module_class=ToyImageGAN,
                                  description="toy GAN", default_datamodule=None), replace=True)
     registry.register(PluginSpec(name="toyvae", family="variational", module_class=ToyVAE,
