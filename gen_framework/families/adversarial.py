@@ -209,6 +209,17 @@ class AdversarialModule(GenerativeModule):
         self.untoggle_optimizer(opt_g)
         return loss.detach()
 
+    # ------------------------------------------------------- checkpoints
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        # The lazy-regulariser schedule counts discriminator updates; a resumed run must continue the count.
+        checkpoint["gen_framework"]["discriminator_updates"] = self._d_updates
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self._d_updates = int((checkpoint.get("gen_framework") or {}).get("discriminator_updates", 0))
+
     # ---------------------------------------------------------- penalties
 
     def _r1_penalty(self, real: Tensor) -> Tensor:

@@ -11,7 +11,8 @@ from gen_framework.registry import PluginSpec
 from gen_framework.testing import check_plugin, conformance_cases
 
 SOUND = [
-    PluginSpec(name="kit_gan", family="adversarial", module_class=ToyImageGAN, test_init_args={"ema_decay": 0.9}),
+    PluginSpec(name="kit_gan", family="adversarial", module_class=ToyImageGAN,
+               test_init_args={"ema_decay": 0.9, "r1_gamma": 1.0, "r1_interval": 3}),
     PluginSpec(name="kit_vae", family="variational", module_class=ToyVAE),
     PluginSpec(name="kit_lm", family="autoregressive", module_class=ToyLM, test_init_args={"context": 8}),
 ]
