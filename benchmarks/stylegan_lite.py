@@ -1,0 +1,330 @@
+"""Benchmark of StyleGAN-lite: image quality per CPU minute against DCGAN, and training speed.
+
+1. Quality at equal CPU training time. ``genfw fit --config configs/stylegan_lite/mnist.yaml`` and
+   ``genfw fit --config configs/dcgan/mnist.yaml --data.init_args.image_size 32`` (both on the 5,000 bundled
+   MNIST digits at 32×32, each with its own recipe) run in two worker processes, each pinned to
+   ``--threads`` threads, and are measured when the process has spent each ``--minutes`` budget of CPU time
+   (``time.process_time``, so a shared, loaded machine slows the wall clock but not the comparison; the time
+   spent measuring is excluded). Samples come from ``model.sample`` (EMA generator where the recipe has one,
+   truncation ψ = 1).
+
+   The metric is a proxy, because ``gen_framework.metrics`` did not exist when this was written:
+   **FD-digits**, the Fréchet distance between Gaussians fitted to 64-d penultimate features of a small CNN
+   trained on the 4,500 real training digits (2 epochs, seeded), for ``EVAL_IMAGES`` samples against the 500
+   real validation digits; lower is better. Its floor (500 real training digits against the same 500 validation
+   digits) is reported too. Alongside: **pixel FD**, the same distance on 8×8 average-pooled pixels (64-d), and
+   the share of samples that classifier reads with softmax >= 0.9 and the number of classes among them.
+2. Speed. Median time of one training step at batch 32 for the mnist (1×32×32) and photos (3×32×32) configs,
+   and with ``fused_modconv`` on and off (grouped convolution against activation scaling).
+
+Results are printed and written to ``benchmarks/results/stylegan_lite.json``; sample grids of the final models go
+to ``plugins/stylegan_lite/docs/``.
+
+    python benchmarks/stylegan_lite.py                  # 2 × 5 CPU minutes in parallel, plus the speed runs
+    python benchmarks/stylegan_lite.py --quick          # smoke run: 20-second budgets, 3 timed steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from scipy import linalg
+from torch import Tensor, nn
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results" / "stylegan_lite.json"
+DOCS = REPO / "plugins" / "stylegan_lite" / "docs"
+CONFIGS = {
+    "stylegan_lite": (REPO / "configs" / "stylegan_lite" / "mnist.yaml", []),
+    "dcgan": (REPO / "configs" / "dcgan" / "mnist.yaml", ["--data.init_args.image_size", "32"]),
+}
+EVAL_IMAGES = 500
+IMAGE_SIZE = 32
+
+
+# ------------------------------------------------------------------ the proxy metric
+
+
+class DigitFeatures(nn.Module):
+    """Images ``(B, 1, 32, 32)`` in [-1, 1] → logits ``(B, 10)``; :meth:`features` gives the 64-d penultimate layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 16, 16, 16)
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 8, 8)
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 64, 4, 4)
+            nn.Flatten(), nn.Linear(64 * 16, 64), nn.ReLU(),
+        )
+        self.head = nn.Linear(64, 10)
+
+    def features(self, images: Tensor) -> Tensor:
+        return self.body(images)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.head(self.body(images))
+
+
+def mnist_splits() -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Train and validation digits ``(N, 1, 32, 32)`` in [-1, 1] and labels, as the configs' datamodule splits them."""
+    from gen_framework.data import MNIST
+
+    data = MNIST(image_size=IMAGE_SIZE, channels=1)
+    data.setup("fit")
+
+    def stack(dataset: Any) -> tuple[Tensor, Tensor]:
+        items = [dataset[i] for i in range(len(dataset))]
+        return torch.stack([x for x, _ in items]), torch.as_tensor([int(y) for _, y in items])
+
+    return (*stack(data.splits.train), *stack(data.splits.val))
+
+
+def train_classifier(images: Tensor, labels: Tensor, val_images: Tensor, val_labels: Tensor) -> tuple[DigitFeatures, float]:
+    torch.manual_seed(0)
+    model = DigitFeatures()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for _epoch in range(2):
+        order = torch.randperm(len(images))
+        for batch in order.split(64):
+            loss = F.cross_entropy(model(images[batch]), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        accuracy = float((model(val_images).argmax(1) == val_labels).float().mean())
+    return model, accuracy
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to the rows of ``a (N, D)`` and ``b (M, D)``."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root.real))
+
+
+def pixel_features(images: Tensor) -> np.ndarray:
+    return F.avg_pool2d(images, 4).flatten(1).double().numpy()
+
+
+class Judge:
+    """Scores generated digits against the real validation digits."""
+
+    def __init__(self, classifier: DigitFeatures, real: Tensor) -> None:
+        self.classifier = classifier
+        with torch.no_grad():
+            self.real_features = classifier.features(real).double().numpy()
+        self.real_pixels = pixel_features(real)
+
+    def __call__(self, images: Tensor) -> dict[str, Any]:
+        with torch.no_grad():
+            features = self.classifier.features(images)
+            probs = self.classifier.head(features).softmax(1)
+        confident = probs.max(1).values >= 0.9
+        return {
+            "fd_digits": round(frechet_distance(features.double().numpy(), self.real_features), 2),
+            "pixel_fd": round(frechet_distance(pixel_features(images), self.real_pixels), 3),
+            "confident_fraction": round(float(confident.float().mean()), 3),
+            "classes_covered": int(probs.argmax(1)[confident].unique().numel()),
+        }
+
+
+# ------------------------------------------------------------------ training under a CPU budget
+
+
+class QualityProbe(pl.Callback):
+    """Scores samples when the process has trained for each CPU budget (seconds); stops after the last."""
+
+    def __init__(self, classifier_path: str, budgets: list[float], grid_path: str = "") -> None:
+        self.budgets = sorted(budgets)
+        self.grid_path = grid_path
+        state = torch.load(classifier_path, weights_only=True)
+        classifier = DigitFeatures()
+        classifier.load_state_dict(state["classifier"])
+        classifier.eval()
+        self.judge = Judge(classifier, state["real"])
+        self.records: list[dict[str, Any]] = []
+        self._cpu_start = self._wall_start = self._excluded = 0.0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._cpu_start, self._wall_start = time.process_time(), time.perf_counter()
+        self._measure(trainer, pl_module, 0.0)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        trained = time.process_time() - self._cpu_start - self._excluded
+        if self.budgets and trained >= self.budgets[0]:
+            self.budgets.pop(0)
+            self._measure(trainer, pl_module, trained)
+            if not self.budgets:
+                trainer.should_stop = True
+
+    def _measure(self, trainer: pl.Trainer, pl_module: Any, trained: float) -> None:
+        began = time.process_time()
+        with torch.random.fork_rng():
+            samples = pl_module.sample(EVAL_IMAGES, seed=0)
+        record = {"cpu_seconds": round(trained, 1), "wall_seconds": round(time.perf_counter() - self._wall_start, 1),
+                  "steps": trainer.global_step, **self.judge(samples)}
+        self.records.append(record)
+        print(f"  [{type(pl_module).__name__}] {record}", flush=True)
+        if self.grid_path and not self.budgets:
+            from gen_framework.data import save_image_grid
+
+            save_image_grid(samples[:64], self.grid_path, nrow=8)
+        self._excluded += time.process_time() - began
+
+
+def worker(kind: str, classifier_path: str, budgets: list[float], threads: int, out: Path, grid: str) -> None:
+    """One model's quality run (in its own process, so its CPU time is its own)."""
+    torch.set_num_threads(threads)
+    from gen_framework.cli import run_lightning_cli
+
+    config, extra = CONFIGS[kind]
+    probe = {"class_path": "__main__.QualityProbe",
+             "init_args": {"classifier_path": classifier_path, "budgets": budgets, "grid_path": grid}}
+    with tempfile.TemporaryDirectory(prefix=f"genfw_bench_{kind}_") as tmp:
+        cli = run_lightning_cli([
+            "fit", "--config", str(config), *extra, "--trainer.max_steps", "1000000",
+            "--trainer.default_root_dir", tmp, "--trainer.logger", "false", "--checkpoint.dirpath", tmp,
+            "--trainer.enable_progress_bar", "false", "--trainer.limit_val_batches", "0",
+            "--trainer.callbacks+", json.dumps(probe),
+        ])
+    records = next(c for c in cli.trainer.callbacks if isinstance(c, QualityProbe)).records
+    out.write_text(json.dumps(records))
+
+
+# ------------------------------------------------------------------ speed
+
+
+def step_times(config: str, steps: int, fused: bool, threads: int) -> float:
+    """Median seconds per training step (D update + G update) of the config's model at batch 32."""
+    import yaml
+
+    from gen_framework_stylegan_lite import StyleGANLite
+
+    torch.set_num_threads(threads)
+    content = yaml.safe_load((REPO / "configs" / "stylegan_lite" / f"{config}.yaml").read_text())
+    data_args = content["data"]["init_args"]
+    init = {k: v for k, v in content["model"]["init_args"].items() if not str(v).startswith("${")}
+    torch.manual_seed(0)
+    model = StyleGANLite(image_size=data_args["image_size"], channels=data_args["channels"],
+                         **{**init, "fused_modconv": fused})
+    model.train()
+    opt_g, opt_d = model.configure_optimizers()
+    real = torch.rand(32, data_args["channels"], data_args["image_size"], data_args["image_size"]) * 2 - 1
+    times = []
+    for _ in range(steps + 1):
+        began = time.perf_counter()
+        with torch.no_grad():
+            fake = model.generate(model.sample_latent(32))
+        loss_d = model.discriminator_loss(model.discriminator(real), model.discriminator(fake))
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        loss_g = model.generator_loss(model.discriminator(model.generate(model.sample_latent(32))))
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times[1:])
+
+
+# ------------------------------------------------------------------ main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 2.5, 5.0], help="CPU budgets")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per speed run")
+    parser.add_argument("--repeats", type=int, default=3, help="speed runs per setting")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--worker", nargs=5, metavar=("KIND", "CLASSIFIER", "BUDGETS", "OUT", "GRID"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    import logging
+    import warnings
+
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    if args.worker:
+        kind, classifier, budgets, out, grid = args.worker
+        sys.argv = sys.argv[:1]
+        worker(kind, classifier, json.loads(budgets), args.threads, Path(out), grid)
+        return 0
+    if args.quick:
+        args.minutes, args.steps, args.repeats = [1 / 3], 3, 1
+    torch.set_num_threads(args.threads)
+    began = time.perf_counter()
+
+    train_x, train_y, val_x, val_y = mnist_splits()
+    classifier, accuracy = train_classifier(train_x, train_y, val_x, val_y)
+    judge = Judge(classifier, val_x)
+    floor = judge(train_x[:EVAL_IMAGES])
+    noise = judge(torch.rand(EVAL_IMAGES, 1, IMAGE_SIZE, IMAGE_SIZE) * 2 - 1)
+    print(f"classifier: validation accuracy {accuracy:.3f}; real train digits score {floor}; uniform noise {noise}",
+          flush=True)
+    results: dict[str, Any] = {
+        "metric": {"name": "fd_digits", "classifier_val_accuracy": round(accuracy, 4),
+                   "real_vs_real_floor": floor, "uniform_noise": noise, "eval_images": EVAL_IMAGES},
+    }
+
+    DOCS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="genfw_bench_") as tmp:
+        classifier_path = Path(tmp) / "classifier.pt"
+        torch.save({"classifier": classifier.state_dict(), "real": val_x}, classifier_path)
+        budgets = json.dumps([60 * m for m in args.minutes])
+        workers = {}
+        for kind in CONFIGS:
+            grid = "" if args.quick else str(DOCS / f"{kind}_mnist_samples.png")
+            command = [sys.executable, __file__, "--threads", str(args.threads), "--worker", kind,
+                       str(classifier_path), budgets, str(Path(tmp) / f"{kind}.json"), grid]
+            workers[kind] = subprocess.Popen(command, cwd=REPO)
+        for kind, process in workers.items():
+            if process.wait() != 0:
+                raise SystemExit(f"the {kind} worker failed with exit code {process.returncode}")
+            results[f"{kind}_quality"] = json.loads((Path(tmp) / f"{kind}.json").read_text())
+
+    speed: dict[str, Any] = {}
+    for config in ("mnist", "photos"):
+        for fused in (True, False):
+            runs = [step_times(config, args.steps, fused, args.threads) for _ in range(args.repeats)]
+            speed[f"{config}_{'fused' if fused else 'unfused'}_ms_per_step"] = round(1e3 * statistics.median(runs), 1)
+            print(f"speed {config} fused={fused}: {[round(1e3 * r, 1) for r in runs]} ms/step", flush=True)
+    results["speed_batch32"] = speed
+
+    report = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "lightning": pl.__version__,
+            "python": platform.python_version(), "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "settings": {"minutes": args.minutes, "eval_images": EVAL_IMAGES, "speed_steps": args.steps,
+                     "speed_repeats": args.repeats},
+        "results": results,
+        "wall_seconds": round(time.perf_counter() - began, 1),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    print(f"written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

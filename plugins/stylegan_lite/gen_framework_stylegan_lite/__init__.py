@@ -1,0 +1,25 @@
+"""StyleGAN-lite: a compact StyleGAN2 for 32×32 and 64×64 images, as a gen-framework plugin."""
+
+from __future__ import annotations
+
+from gen_framework.registry import PluginSpec
+from gen_framework_stylegan_lite.mixing import write_style_mixing_grid
+from gen_framework_stylegan_lite.model import IMAGE_SIZES, StyleGANLite, modulated_conv2d
+
+__version__ = "0.1.0"
+
+PLUGIN = PluginSpec(
+    name="stylegan_lite",
+    family="adversarial",
+    module_class=StyleGANLite,
+    description="Compact StyleGAN2 (mapping network, modulated convolutions, style mixing) at 32 or 64 px",
+    default_datamodule="photo_patches",
+    default_config="stylegan_lite/photos.yaml",
+    test_init_args={
+        "image_size": 32, "channels": 3, "latent_dim": 8, "w_dim": 8, "mapping_layers": 2,
+        "channel_base": 64, "channel_max": 8,
+    },
+    test_data_spec={"modality": "image", "channels": 3, "image_size": 32},
+)
+
+__all__ = ["IMAGE_SIZES", "PLUGIN", "StyleGANLite", "modulated_conv2d", "write_style_mixing_grid"]
