@@ -12,8 +12,9 @@ Shapes: ``B`` batch, ``T`` sequence length, ``C`` embedding width (``n_embd``), 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F

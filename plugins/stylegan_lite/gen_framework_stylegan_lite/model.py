@@ -478,7 +478,7 @@ class StyleGANLite(AdversarialModule):
         lr_d: float = 2e-3,
         betas_g: tuple[float, float] = (0.0, 0.99),
         betas_d: tuple[float, float] = (0.0, 0.99),
-        r1_gamma: float = 0.1,
+        r1_gamma: float = 1.0,
         r1_interval: int = 16,
         ema_decay: float | None = 0.995,
         **kwargs: Any,

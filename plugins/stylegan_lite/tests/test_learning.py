@@ -14,6 +14,7 @@ from gen_framework.data import MNIST
 from gen_framework_stylegan_lite import StyleGANLite
 
 NUM_IMAGES = 400
+STEPS = 300
 
 
 def pixel_frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -32,7 +33,7 @@ def test_pixel_frechet_distance_to_real_digits_falls_during_training():
     real = torch.stack([data.splits.val[i][0] for i in range(NUM_IMAGES)])
     model = StyleGANLite(
         image_size=32, channels=1, latent_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
-        ema_decay=0.99,
+        r1_gamma=1.0, ema_decay=0.99,
     )
     before = pixel_frechet_distance(model.sample(NUM_IMAGES, seed=0), real)
     trainer = pl.Trainer(
@@ -42,4 +43,5 @@ def test_pixel_frechet_distance_to_real_digits_falls_during_training():
     trainer.fit(model, data)
     after = pixel_frechet_distance(model.sample(NUM_IMAGES, seed=0), real)
     reference = pixel_frechet_distance(torch.stack([data.splits.train[i][0] for i in range(NUM_IMAGES)]), real)
-    assert after < 0.3 * before, f"pixel FD {before:.2f} -> {after:.2f} (real vs real: {reference:.2f})"
+    print(f"pixel FD to real digits: {before:.2f} before, {after:.2f} after {STEPS} steps (real vs real {reference:.2f})")
+    assert after < 0.25 * before, f"pixel FD {before:.2f} -> {after:.2f} (real vs real: {reference:.2f})"
