@@ -285,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="torch threads (pinned)")
     parser.add_argument("--long", action="store_true", help="also run the 2,000-step quality run")
-    parser.add_argument("--quality_steps", type=int, nargs="+", help="quality runs to do (default: 300; --long: 300 2000)")
+    parser.add_argument(
+        "--quality_steps", type=int, nargs="+", help="quality runs to do (default: 300; --long: 300 2000)"
+    )
     parser.add_argument("--only", choices=("quality", "throughput", "kv_cache"), action="append")
     parser.add_argument("--repeats", type=int, default=5, help="throughput pairs")
     parser.add_argument("--kv_repeats", type=int, default=3, help="KV-cache generation pairs")
