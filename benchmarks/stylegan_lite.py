@@ -5,8 +5,9 @@
    MNIST digits at 32×32, each with its own recipe) run in two worker processes, each pinned to
    ``--threads`` threads, and are measured when the process has spent each ``--minutes`` budget of CPU time
    (``time.process_time``, so a shared, loaded machine slows the wall clock but not the comparison; the time
-   spent measuring is excluded). Samples come from ``model.sample`` (EMA generator where the recipe has one,
-   truncation ψ = 1).
+   spent measuring is excluded). Each pair of runs is repeated for every ``--seeds`` value
+   (``--seed_everything``), and per budget the median over seeds is reported beside every run. Samples come
+   from ``model.sample`` (EMA generator where the recipe has one, truncation ψ = 1).
 
    The metric is a proxy, because ``gen_framework.metrics`` did not exist when this was written:
    **FD-digits**, the Fréchet distance between Gaussians fitted to 64-d penultimate features of a small CNN
@@ -20,7 +21,7 @@
 Results are printed and written to ``benchmarks/results/stylegan_lite.json``; sample grids of the final models go
 to ``plugins/stylegan_lite/docs/``.
 
-    python benchmarks/stylegan_lite.py                  # 2 × 5 CPU minutes in parallel, plus the speed runs
+    python benchmarks/stylegan_lite.py                  # 3 seeds × 2 models × 5 CPU minutes, plus speed runs
     python benchmarks/stylegan_lite.py --quick          # smoke run: 20-second budgets, 3 timed steps
 """
 
@@ -60,7 +61,8 @@ IMAGE_SIZE = 32
 
 
 class DigitFeatures(nn.Module):
-    """Images ``(B, 1, 32, 32)`` in [-1, 1] → logits ``(B, 10)``; :meth:`features` gives the 64-d penultimate layer."""
+    """Images ``(B, 1, 32, 32)`` in [-1, 1] → logits ``(B, 10)``; :meth:`features` gives the 64-d penultimate
+    layer."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -93,7 +95,10 @@ def mnist_splits() -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return (*stack(data.splits.train), *stack(data.splits.val))
 
 
-def train_classifier(images: Tensor, labels: Tensor, val_images: Tensor, val_labels: Tensor) -> tuple[DigitFeatures, float]:
+def train_classifier(
+    images: Tensor, labels: Tensor, val_images: Tensor, val_labels: Tensor
+) -> tuple[DigitFeatures, float]:
+    """The feature CNN trained for 2 seeded epochs on ``images``, and its accuracy on the validation digits."""
     torch.manual_seed(0)
     model = DigitFeatures()
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
@@ -188,7 +193,9 @@ class QualityProbe(pl.Callback):
         self._excluded += time.process_time() - began
 
 
-def worker(kind: str, classifier_path: str, budgets: list[float], threads: int, out: Path, grid: str) -> None:
+def worker(
+    kind: str, seed: int, classifier_path: str, budgets: list[float], threads: int, out: Path, grid: str
+) -> None:
     """One model's quality run (in its own process, so its CPU time is its own)."""
     torch.set_num_threads(threads)
     from gen_framework.cli import run_lightning_cli
@@ -198,7 +205,7 @@ def worker(kind: str, classifier_path: str, budgets: list[float], threads: int, 
              "init_args": {"classifier_path": classifier_path, "budgets": budgets, "grid_path": grid}}
     with tempfile.TemporaryDirectory(prefix=f"genfw_bench_{kind}_") as tmp:
         cli = run_lightning_cli([
-            "fit", "--config", str(config), *extra, "--trainer.max_steps", "1000000",
+            "fit", "--config", str(config), *extra, "--seed_everything", str(seed), "--trainer.max_steps", "1000000",
             "--trainer.default_root_dir", tmp, "--trainer.logger", "false", "--checkpoint.dirpath", tmp,
             "--trainer.enable_progress_bar", "false", "--trainer.limit_val_batches", "0",
             "--trainer.callbacks+", json.dumps(probe),
@@ -246,6 +253,14 @@ def step_times(config: str, steps: int, fused: bool, threads: int) -> float:
 # ------------------------------------------------------------------ main
 
 
+def medians(per_seed: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per budget (the i-th record of every run), the median of each number over the runs."""
+    table = []
+    for records in zip(*per_seed):
+        table.append({key: round(statistics.median(r[key] for r in records), 3) for key in records[0]})
+    return table
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -254,7 +269,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="speed runs per setting")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--worker", nargs=5, metavar=("KIND", "CLASSIFIER", "BUDGETS", "OUT", "GRID"),
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one run per model and seed")
+    parser.add_argument("--worker", nargs=6, metavar=("KIND", "SEED", "CLASSIFIER", "BUDGETS", "OUT", "GRID"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     import logging
@@ -263,12 +279,12 @@ def main() -> int:
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     if args.worker:
-        kind, classifier, budgets, out, grid = args.worker
+        kind, seed, classifier, budgets, out, grid = args.worker
         sys.argv = sys.argv[:1]
-        worker(kind, classifier, json.loads(budgets), args.threads, Path(out), grid)
+        worker(kind, int(seed), classifier, json.loads(budgets), args.threads, Path(out), grid)
         return 0
     if args.quick:
-        args.minutes, args.steps, args.repeats = [1 / 3], 3, 1
+        args.minutes, args.steps, args.repeats, args.seeds = [1 / 3], 3, 1, [0]
     torch.set_num_threads(args.threads)
     began = time.perf_counter()
 
@@ -289,16 +305,22 @@ def main() -> int:
         classifier_path = Path(tmp) / "classifier.pt"
         torch.save({"classifier": classifier.state_dict(), "real": val_x}, classifier_path)
         budgets = json.dumps([60 * m for m in args.minutes])
-        workers = {}
-        for kind in CONFIGS:
-            grid = "" if args.quick else str(DOCS / f"{kind}_mnist_samples.png")
-            command = [sys.executable, __file__, "--threads", str(args.threads), "--worker", kind,
-                       str(classifier_path), budgets, str(Path(tmp) / f"{kind}.json"), grid]
-            workers[kind] = subprocess.Popen(command, cwd=REPO)
-        for kind, process in workers.items():
-            if process.wait() != 0:
-                raise SystemExit(f"the {kind} worker failed with exit code {process.returncode}")
-            results[f"{kind}_quality"] = json.loads((Path(tmp) / f"{kind}.json").read_text())
+        runs: dict[str, list[list[dict[str, Any]]]] = {kind: [] for kind in CONFIGS}
+        for seed in args.seeds:  # the two models of a seed train side by side
+            workers = {}
+            for kind in CONFIGS:
+                grid = "" if args.quick or seed != args.seeds[0] else str(DOCS / f"{kind}_mnist_samples.png")
+                out = Path(tmp) / f"{kind}_{seed}.json"
+                command = [sys.executable, __file__, "--threads", str(args.threads), "--worker", kind, str(seed),
+                           str(classifier_path), budgets, str(out), grid]
+                workers[kind] = (subprocess.Popen(command, cwd=REPO), out)
+            for kind, (process, out) in workers.items():
+                if process.wait() != 0:
+                    raise SystemExit(f"the {kind} worker (seed {seed}) failed with exit code {process.returncode}")
+                runs[kind].append(json.loads(out.read_text()))
+        for kind, per_seed in runs.items():
+            results[f"{kind}_quality"] = {"median_over_seeds": medians(per_seed),
+                                          "runs": dict(zip(map(str, args.seeds), per_seed))}
 
     speed: dict[str, Any] = {}
     for config in ("mnist", "photos"):
@@ -314,8 +336,8 @@ def main() -> int:
             "threads": torch.get_num_threads(), "torch": torch.__version__, "lightning": pl.__version__,
             "python": platform.python_version(), "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         },
-        "settings": {"minutes": args.minutes, "eval_images": EVAL_IMAGES, "speed_steps": args.steps,
-                     "speed_repeats": args.repeats},
+        "settings": {"minutes": args.minutes, "seeds": args.seeds, "eval_images": EVAL_IMAGES,
+                     "speed_steps": args.steps, "speed_repeats": args.repeats},
         "results": results,
         "wall_seconds": round(time.perf_counter() - began, 1),
     }

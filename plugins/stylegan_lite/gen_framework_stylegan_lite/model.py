@@ -165,7 +165,9 @@ class SynthesisLayer(nn.Module):
         fused: Grouped-convolution modulation (see :func:`modulated_conv2d`).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, *, up: bool = False, fused: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, w_dim: int, *, up: bool = False, fused: bool = True
+    ) -> None:
         super().__init__()
         self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
@@ -488,7 +490,8 @@ class StyleGANLite(AdversarialModule):
             ema_decay=ema_decay, **kwargs,
         )
         if image_size not in IMAGE_SIZES:
-            raise ConfigError(f"StyleGANLite: image_size must be one of {', '.join(map(str, IMAGE_SIZES))}, got {image_size}")
+            allowed = ", ".join(map(str, IMAGE_SIZES))
+            raise ConfigError(f"StyleGANLite: image_size must be one of {allowed}, got {image_size}")
         if channels not in (1, 3):
             raise ConfigError(f"StyleGANLite: channels must be 1 or 3, got {channels}")
         for name, value in (("latent_dim", latent_dim), ("w_dim", w_dim), ("mapping_layers", mapping_layers),

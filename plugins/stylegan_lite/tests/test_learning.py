@@ -43,5 +43,6 @@ def test_pixel_frechet_distance_to_real_digits_falls_during_training():
     trainer.fit(model, data)
     after = pixel_frechet_distance(model.sample(NUM_IMAGES, seed=0), real)
     reference = pixel_frechet_distance(torch.stack([data.splits.train[i][0] for i in range(NUM_IMAGES)]), real)
-    print(f"pixel FD to real digits: {before:.2f} before, {after:.2f} after {STEPS} steps (real vs real {reference:.2f})")
+    print(f"pixel FD to real digits: {before:.2f} before, {after:.2f} after {STEPS} steps "
+          f"(real vs real {reference:.2f})")
     assert after < 0.25 * before, f"pixel FD {before:.2f} -> {after:.2f} (real vs real: {reference:.2f})"

@@ -43,7 +43,9 @@ def test_modulated_conv_scales_each_samples_input_channels_by_its_style():
     torch.manual_seed(0)
     x, weight, styles = torch.randn(2, 5, 8, 8), torch.randn(4, 5, 3, 3), torch.rand(2, 5) + 0.5
     out = modulated_conv2d(x, weight, styles, demodulate=False)
-    expected = torch.stack([F.conv2d(x[i : i + 1] * styles[i].view(1, 5, 1, 1), weight, padding=1)[0] for i in range(2)])
+    expected = torch.stack(
+        [F.conv2d(x[i : i + 1] * styles[i].view(1, 5, 1, 1), weight, padding=1)[0] for i in range(2)]
+    )
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
 
