@@ -88,9 +88,8 @@ def test_weight_decay_applies_to_matrices_only():
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)] for p in decay["params"]}
     kept = {names[id(p)] for p in no_decay["params"]}
-    assert decayed == {
-        f"transformer.h.{i}.{m}.weight" for i in range(2) for m in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
-    }
+    matrices = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
+    assert decayed == {f"transformer.h.{i}.{m}.weight" for i in range(2) for m in matrices}
     assert {"transformer.wte.weight", "transformer.wpe.weight", "transformer.ln_f.weight"} <= kept
     assert all(n.endswith("bias") or "ln" in n or n.startswith(("transformer.wte", "transformer.wpe")) for n in kept)
     assert len(decayed) + len(kept) == len(list(model.parameters()))
