@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -44,27 +43,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_info  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results" / "gpt_mini.json"
 MODEL = dict(n_layer=4, n_head=4, n_embd=128, dropout=0.0)
-
-
-def machine(threads: int) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "threads": threads,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
-    }
 
 
 def quiet_lightning() -> None:
@@ -313,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         key = name if args.threads == 2 else f"{name}_{args.threads}_thread"
         results[key] = {**run(), "threads": args.threads, "load_average": [load_before, os.getloadavg()[0]]}
         print(json.dumps({key: results[key]}, indent=2), flush=True)
-    report = {"machine": machine(args.threads), "results": results}
+    report = {"machine": machine_info(args.threads), "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"written to {args.output}")

@@ -27,14 +27,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_info  # noqa: E402
 
 from gen_framework_wavenet_lite import WaveNetLite
 from gen_framework_wavenet_lite.spectrum import energy_near, peak_frequencies
@@ -47,25 +50,6 @@ SPEED_CONFIGS = {
     "default (R=D=64, S=128, 10 layers)": {},
     "narrow (R=D=32, S=64, 10 layers)": {"residual_channels": 32, "dilation_channels": 32, "skip_channels": 64},
 }
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def timed(fn: Any) -> tuple[float, float]:
@@ -220,7 +204,7 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    info = machine()
+    info = machine_info()
     results: dict[str, Any] = {"speed": {}}
     for name, overrides in SPEED_CONFIGS.items():
         results["speed"][name] = speed(name, overrides, args.fast_samples, args.slow_samples, args.repeats)
