@@ -1,9 +1,10 @@
-"""Lightning callbacks, one per module: sample logging during training and sample writing at predict time."""
+"""Lightning callbacks, one per module: sample logging and writing, evaluation, pre-emption, the progress bar."""
 
 from __future__ import annotations
 
 from gen_framework.callbacks.evaluation import Evaluation
+from gen_framework.callbacks.progress import ProgressBar
 from gen_framework.callbacks.sample_logger import SampleLogger
 from gen_framework.callbacks.sample_writer import SampleWriter
 
-__all__ = ["Evaluation", "SampleLogger", "SampleWriter"]
+__all__ = ["Evaluation", "ProgressBar", "SampleLogger", "SampleWriter"]

@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from gen_framework.errors import ConfigError
 from gen_framework.families.base import GenerativeModule
+from gen_framework.metrics.collapse import discriminator_accuracy, sample_diversity
 
 AdversarialLoss = Literal["non_saturating", "hinge", "wasserstein", "least_squares"]
 
@@ -35,6 +36,10 @@ class AdversarialModule(GenerativeModule):
 
     ``--trainer.max_steps N`` means N training steps, i.e. N generator updates, and
     ``trainer.global_step == N`` afterwards.
+
+    Besides the losses, logging steps record collapse indicators: ``train/d_acc_real`` and
+    ``train/d_acc_fake`` (discriminator accuracy; not for ``wasserstein``) and ``train/sample_diversity``
+    (see :mod:`gen_framework.metrics.collapse`).
 
     Args:
         lr_g: Generator learning rate.
@@ -142,7 +147,8 @@ class AdversarialModule(GenerativeModule):
             penalty = self.gp_weight * self._gradient_penalty(real, fake)
         if self.r1_gamma > 0 and self._d_updates % self.r1_interval == 0:
             r1 = self._r1_penalty(real) * (0.5 * self.r1_gamma * self.r1_interval)
-            self.log("train/r1", r1.detach(), prog_bar=False)
+            if self.is_logging_step:
+                self.log("train/r1", r1.detach(), prog_bar=False)
             penalty = r1 if penalty is None else penalty + r1
         return penalty
 
@@ -165,10 +171,10 @@ class AdversarialModule(GenerativeModule):
         for _ in range(self.d_steps):
             metrics = self._discriminator_update(real, opt_d)
         metrics["train/loss_g"] = self._generator_update(batch_size, opt_g)
+        self.step_losses = {"train/loss_d": metrics["train/loss_d"], "train/loss_g": metrics["train/loss_g"]}
         self._average_buffers()
         self.update_ema()
-        # One logging call per step: Lightning's per-call bookkeeping is a visible cost at small step times.
-        self.log_dict(metrics, prog_bar=True)
+        self.log_train_metrics(metrics)
 
     def _discriminator_update(self, real: Tensor, opt_d: Any) -> dict[str, Tensor]:
         self.toggle_optimizer(opt_d)
@@ -188,11 +194,26 @@ class AdversarialModule(GenerativeModule):
         self.trainer.strategy.optimizer_step(opt_d.optimizer, closure=_no_closure, model=self)
         self.untoggle_optimizer(opt_d)
         self._d_updates += 1
-        return {
+        metrics = {
             "train/loss_d": loss.detach(),
             "train/d_real": real_logits.detach().mean(),
             "train/d_fake": fake_logits.detach().mean(),
         }
+        if self.is_logging_step:
+            # Collapse indicators from tensors this update already has, only on steps that reach a logger.
+            metrics.update(self._collapse_indicators(real, fake, real_logits.detach(), fake_logits.detach()))
+        return metrics
+
+    def _collapse_indicators(
+        self, real: Tensor, fake: Tensor, real_logits: Tensor, fake_logits: Tensor
+    ) -> dict[str, Tensor]:
+        indicators = {"train/sample_diversity": sample_diversity(fake, real)}
+        # A Wasserstein critic's scores have no decision boundary, so no accuracy.
+        if self.loss_type != "wasserstein":
+            threshold = 0.5 if self.loss_type == "least_squares" else 0.0
+            acc_real, acc_fake = discriminator_accuracy(real_logits, fake_logits, threshold)
+            indicators["train/d_acc_real"], indicators["train/d_acc_fake"] = acc_real, acc_fake
+        return indicators
 
     def _generator_update(self, batch_size: int, opt_g: Any) -> Tensor:
         self.toggle_optimizer(opt_g)

@@ -151,8 +151,10 @@ class AutoregressiveModule(GenerativeModule):
     @final
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         loss = self._next_token_loss(batch)
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/bits_per_token", loss / math.log(2))
+        self.step_losses = {"train/loss": loss.detach()}
+        if self.is_logging_step:
+            self.log("train/loss", loss, prog_bar=True)
+            self.log("train/bits_per_token", loss / math.log(2))
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:

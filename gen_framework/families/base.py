@@ -61,6 +61,9 @@ class GenerativeModule(pl.LightningModule):
         self.sampling_options: dict[str, Any] = {}
         #: Seed of the first predict batch; batch ``i`` uses ``sample_seed + i``.
         self.sample_seed: int = 0
+        #: The latest training step's losses by logged key, detached; the family bases set them in
+        #: ``training_step`` and :class:`~gen_framework.callbacks.training_health.TrainingHealth` checks them.
+        self.step_losses: dict[str, Tensor] = {}
 
     # ------------------------------------------------------------------ hooks
 
@@ -167,6 +170,32 @@ class GenerativeModule(pl.LightningModule):
             return
         for name, averaged in self.ema.items():
             averaged.update_parameters(getattr(self, name))
+
+    # --------------------------------------------------------------- logging
+
+    @property
+    def is_logging_step(self) -> bool:
+        """True when Lightning writes this training step's logged values to the loggers.
+
+        That is every ``trainer.log_every_n_steps``-th step, the first step (so monitors and the progress bar
+        have values from the start) and the last one. Outside a running ``fit`` it is always True.
+        """
+        trainer = self._trainer
+        if trainer is None or not trainer.training:
+            return True
+        if trainer.fast_dev_run:
+            return True
+        loop = trainer.fit_loop.epoch_loop
+        return loop._batches_that_stepped == 0 or trainer._logger_connector.should_update_logs
+
+    def log_train_metrics(self, metrics: dict[str, Tensor | float], *, prog_bar: bool = True) -> None:
+        """Log per-step training values on logging steps only (see :attr:`is_logging_step`).
+
+        Lightning's bookkeeping costs about a millisecond per value and call on a CPU, a visible share of a small
+        model's step; values logged between two logging steps would never reach a logger anyway.
+        """
+        if self.is_logging_step:
+            self.log_dict(metrics, prog_bar=prog_bar)
 
     @contextlib.contextmanager
     def ema_weights(self) -> Iterator[None]:

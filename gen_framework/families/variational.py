@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from gen_framework.errors import ConfigError
 from gen_framework.families.adversarial import images_of
 from gen_framework.families.base import GenerativeModule
+from gen_framework.metrics.collapse import active_units
 
 Likelihood = Literal["bernoulli", "gaussian", "discretized_logistic"]
 
@@ -36,6 +37,10 @@ class VariationalModule(GenerativeModule):
         learn_sigma: Learn one σ per channel for the Gaussian likelihood.
         iwae_samples: k of the importance-weighted bound logged in validation and test; 0 disables it.
         ema_decay: Decay of an EMA of the decoder used for sampling; ``None`` disables it.
+
+    At the end of each validation and test epoch it logs latent usage over the whole epoch (every rank):
+    ``val/active_units`` (units with Cov_x(E_q[z_u|x]) > 0.01, Burda et al. 2016; 0 is posterior collapse)
+    and ``val/kl_per_unit_min`` / ``val/kl_per_unit_max`` (nats per unit, averaged over the data).
     """
 
     family: ClassVar[Literal["variational"]] = "variational"
@@ -70,6 +75,8 @@ class VariationalModule(GenerativeModule):
         self.learn_sigma = learn_sigma
         self.iwae_samples = iwae_samples
         self.log_sigma = nn.Parameter(torch.full((1,), math.log(sigma)), requires_grad=learn_sigma)
+        # Per evaluation epoch: count, Σμ, Σμ² and ΣKL per latent unit (see _accumulate_posterior).
+        self._posterior_sums: Tensor | None = None
 
     # ------------------------------------------------------------------ hooks
 
@@ -129,21 +136,23 @@ class VariationalModule(GenerativeModule):
     @final
     def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
         """Per-example terms ``(B,)``: ``recon`` = −log p(x|z), ``kl`` = KL(q(z|x) ‖ p(z)), both in nats."""
+        return self._elbo(x)[0]
+
+    def _elbo(self, x: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+        """:meth:`elbo_terms` plus the posterior's mean and log-variance, each ``(B, Z)``."""
         mean, log_var = self.encode(x)
         z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
         recon = -self.log_likelihood(self.decode(z), x)
         kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).flatten(1).sum(1)
-        return {"recon": recon, "kl": kl}
+        return {"recon": recon, "kl": kl}, mean, log_var
 
     @final
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         terms = self.elbo_terms(images_of(batch))
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         loss = recon + self.kl_weight() * kl
-        self.log_dict(
-            {"train/loss": loss, "train/recon": recon, "train/kl": kl, "train/elbo": -(recon + kl)},
-            prog_bar=True,
-        )
+        self.step_losses = {"train/loss": loss.detach()}
+        self.log_train_metrics({"train/loss": loss, "train/recon": recon, "train/kl": kl, "train/elbo": -(recon + kl)})
         return loss
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -156,7 +165,8 @@ class VariationalModule(GenerativeModule):
         self._evaluate(images_of(batch), "test")
 
     def _evaluate(self, x: Tensor, stage: str) -> None:
-        terms = self.elbo_terms(x)
+        terms, mean, log_var = self._elbo(x)
+        self._accumulate_posterior(mean, log_var)
         neg_elbo = terms["recon"] + terms["kl"]
         metrics = {
             f"{stage}/recon": terms["recon"].mean(),
@@ -169,6 +179,52 @@ class VariationalModule(GenerativeModule):
             metrics[f"{stage}/nll_iwae"] = nll.mean()
             metrics[f"{stage}/bits_per_dim_iwae"] = nll.mean() / (x[0].numel() * math.log(2))
         self.log_dict(metrics, sync_dist=True)
+
+    # ----------------------------------------------------------- latent usage
+
+    def on_validation_epoch_start(self) -> None:
+        self._posterior_sums = None
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_latent_usage("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._posterior_sums = None
+
+    def on_test_epoch_end(self) -> None:
+        self._log_latent_usage("test")
+
+    def _accumulate_posterior(self, mean: Tensor, log_var: Tensor) -> None:
+        """Add a batch's posterior means and per-unit KL to the epoch's sums: count, Σμ, Σμ², ΣKL per unit."""
+        # float64: the variance is a difference of sums over the whole validation set (MPS has no float64).
+        dtype = torch.float32 if mean.device.type == "mps" else torch.float64
+        mean, log_var = mean.detach().flatten(1).to(dtype), log_var.detach().flatten(1).to(dtype)
+        kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var)
+        sums = torch.cat([mean.new_full((1,), mean.shape[0]), mean.sum(0), mean.pow(2).sum(0), kl.sum(0)])
+        previous = self._posterior_sums
+        self._posterior_sums = sums if previous is None else previous + sums
+
+    def _log_latent_usage(self, stage: str) -> None:
+        """Log ``{stage}/active_units`` and the per-unit KL range over the epoch, summed over every rank."""
+        sums, self._posterior_sums = self._posterior_sums, None
+        if sums is None or self._trainer is None:
+            return
+        # One all-reduce of the sums under DDP; a no-op on one device.
+        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+        units = (sums.numel() - 1) // 3
+        count = sums[0]
+        mean_sum, square_sum, kl_sum = sums[1:].split(units)
+        variance = square_sum / count - (mean_sum / count).pow(2)
+        kl_per_unit = kl_sum / count
+        # Identical on every rank after the reduction; sync_dist only keeps Lightning's epoch-level check quiet.
+        self.log_dict(
+            {
+                f"{stage}/active_units": active_units(variance).float(),
+                f"{stage}/kl_per_unit_min": kl_per_unit.min().float(),
+                f"{stage}/kl_per_unit_max": kl_per_unit.max().float(),
+            },
+            sync_dist=True,
+        )
 
     @torch.no_grad()
     def iwae_nll(self, x: Tensor, k: int, *, chunk: int = 16) -> Tensor:

@@ -609,7 +609,7 @@ class StyleGANLite(AdversarialModule):
         with torch.no_grad():
             pl_mean.copy_(pl_mean.lerp(lengths.mean().to(pl_mean.dtype), self.pl_decay))
         penalty = (lengths - pl_mean).square().mean() * (self.pl_weight * self.pl_interval)
-        if self._trainer is not None:
+        if self._trainer is not None and self.is_logging_step:
             self.log("train/pl_penalty", penalty.detach())
         return penalty
 

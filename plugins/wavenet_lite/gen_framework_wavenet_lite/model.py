@@ -485,4 +485,5 @@ class WaveNetLite(AutoregressiveModule):
         super().on_train_batch_end(outputs, batch, batch_idx)
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         # bits per token are bits per sample for mu-law audio; the audio name makes curves easier to read
-        self.log("train/bits_per_sample", loss.detach() / math.log(2))
+        if self.is_logging_step:
+            self.log("train/bits_per_sample", loss.detach() / math.log(2))
