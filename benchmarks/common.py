@@ -13,8 +13,15 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def machine_info(threads: int | None = None) -> dict[str, Any]:
-    """CPU model, core count, threads used, torch and Python versions."""
+    """CPU model, core count, threads used, torch, Lightning and Python versions, 1-minute load average."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import torch
+
+    try:
+        lightning = version("pytorch-lightning")
+    except PackageNotFoundError:
+        lightning = None
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -29,6 +36,7 @@ def machine_info(threads: int | None = None) -> dict[str, Any]:
         "cores": os.cpu_count(),
         "threads": threads if threads is not None else torch.get_num_threads(),
         "torch": torch.__version__,
+        "lightning": lightning,
         "python": platform.python_version(),
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
@@ -38,11 +46,26 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-def write_results(name: str, results: dict[str, Any], *, threads: int | None = None) -> Path:
-    """Write ``{"machine": ..., "results": ...}`` to ``benchmarks/results/<name>.json`` and return the path."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
-    payload = {"machine": machine_info(threads), "results": results}
+def write_results(
+    name: str,
+    results: dict[str, Any],
+    *,
+    threads: int | None = None,
+    output: Path | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``{"machine": ..., **extra, "results": ...}`` as JSON and return the path.
+
+    Args:
+        name: the benchmark's name; the file is ``benchmarks/results/<name>.json`` unless ``output`` is given.
+        results: the measurements.
+        threads: torch threads the measurements used (default: the current setting).
+        output: another file to write (``benchmarks/run.py --quick`` keeps smoke runs out of the recorded results).
+        extra: further top-level entries, such as ``settings`` or ``wall_seconds``.
+    """
+    path = Path(output) if output is not None else RESULTS_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"machine": machine_info(threads), **(extra or {}), "results": results}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)

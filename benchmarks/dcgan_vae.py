@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -38,8 +37,11 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS_DIR, write_results  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "dcgan_vae.json"
+RESULTS = RESULTS_DIR / "dcgan_vae.json"
 CONFIGS = {"dcgan": REPO / "configs" / "dcgan" / "mnist.yaml", "vae": REPO / "configs" / "vae" / "mnist.yaml"}
 WARMUP_STEPS = 5
 EVAL_IMAGES = 500
@@ -299,21 +301,12 @@ def main() -> int:
     if set(args.parts) != {"overhead", "quality"} and args.output.is_file():
         previous = json.loads(args.output.read_text())
         results = {**previous.get("results", {}), **results}
-    report = {
-        "machine": {
-            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "threads": torch.get_num_threads(), "torch": torch.__version__, "lightning": pl.__version__,
-            "python": platform.python_version(), "load_average_at_end": list(os.getloadavg()),
-        },
-        "settings": {"steps": args.steps, "repeats": args.repeats, "minutes": args.minutes,
-                     "warmup_steps_dropped": WARMUP_STEPS, "eval_images": EVAL_IMAGES, "iwae_k": IWAE_K},
-        "results": results,
-        "wall_seconds": round(time.perf_counter() - began, 1),
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report["results"], indent=2))
-    print(f"written to {args.output}")
+    settings = {"steps": args.steps, "repeats": args.repeats, "minutes": args.minutes,
+                "warmup_steps_dropped": WARMUP_STEPS, "eval_images": EVAL_IMAGES, "iwae_k": IWAE_K}
+    path = write_results("dcgan_vae", results, output=args.output,
+                         extra={"settings": settings, "wall_seconds": round(time.perf_counter() - began, 1)})
+    print(json.dumps(results, indent=2))
+    print(f"written to {path}")
     return 0
 
 

@@ -6,6 +6,7 @@ pinned to 1 thread. Throughput is items per second summed over processes, timed 
 goal is a speed-up of at least 1.8x. Each configuration is repeated and the median reported.
 
     python benchmarks/ddp_scaling.py [--plugins dcgan gpt_mini] [--steps 40] [--repeats 3]
+    python benchmarks/ddp_scaling.py --quick     # smoke run: 12 steps after 4 warm-up steps, once each
 
 Writes ``benchmarks/results/ddp_scaling.json``.
 """
@@ -82,7 +83,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", type=Path, default=None, help="default: benchmarks/results/ddp_scaling.json")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 12 steps after 4 warm-up steps, once each")
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.warmup, args.repeats = 12, 4, 1
     results = {}
     for plugin in args.plugins:
         single = [run(plugin, 1, args.steps, args.warmup) for _ in range(args.repeats)]
@@ -96,7 +101,7 @@ def main() -> None:
         }
         print(f"{plugin}: 1 process {median(single):.1f} items/s, 2 DDP processes {median(double):.1f} items/s, "
               f"speed-up {median(double) / median(single):.2f}x (goal >= 1.8x)")
-    path = write_results("ddp_scaling", results, threads=1)
+    path = write_results("ddp_scaling", results, threads=1, output=args.output)
     print(f"wrote {path}")
 
 

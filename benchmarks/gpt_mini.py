@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/gpt_mini.py                 # quality (300 steps), throughput, KV cache
     python benchmarks/gpt_mini.py --long          # also the 2,000-step quality run
     python benchmarks/gpt_mini.py --only kv_cache # one part
+    python benchmarks/gpt_mini.py --quick         # smoke run of every part (about a minute)
 
 Prints the results and writes them, with the machine, to ``benchmarks/results/gpt_mini.json``.
 
@@ -12,9 +13,9 @@ Prints the results and writes them, with the machine, to ``benchmarks/results/gp
   100 warm-up steps and cosine decay to ``1e-4`` at the last step, on the pydocs corpus (character level, all
   topics in sorted key order, last 10% held out). Reports the loss over the whole validation split, in nats
   per character. Targets: <= 2.25 after 300 steps, <= 1.45 after 2,000.
-* Throughput: the same model trained by a Lightning ``Trainer`` set up as ``genfw fit`` sets it up (TensorBoard
-  logger, checkpoint callback, progress bar), and by a plain PyTorch loop doing the same work (same batches,
-  AdamW groups, schedule, gradient clipping). Runs alternate; steps are timed after warm-up steps on the wall
+* Throughput: the same model trained by ``genfw fit --config configs/gpt_mini/pydocs.yaml`` (run in this
+  process: the CLI's Trainer, logger, checkpointing, progress bar and datamodule), and by a plain PyTorch loop
+  doing the same work (same model, AdamW groups, schedule, gradient clipping, batch shapes). Runs alternate; steps are timed after warm-up steps on the wall
   clock and on the process's CPU clock, and the median of the per-pair ratios is reported. Target: Trainer
   within 3% of the plain loop (judged on CPU time, which a shared machine's load does not distort).
 * KV cache: 512 new tokens for a batch of 12 at ``block_size=256``, cached against recomputed context, with
@@ -40,13 +41,16 @@ from typing import Any
 # policy. Must be set before torch starts its thread pool; an explicit setting in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_info  # noqa: E402
+from common import RESULTS_DIR, machine_info  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "gpt_mini.json"
+RESULTS = RESULTS_DIR / "gpt_mini.json"
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "gpt_mini" / "pydocs.yaml"
+DECAY_STEPS = 5000  # the config's schedule length, in both the genfw run and the plain loop
 MODEL = dict(n_layer=4, n_head=4, n_embd=128, dropout=0.0)
 
 
@@ -126,50 +130,49 @@ def clocks() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-class StepTimer:
-    """Lightning callback factory that times optimiser steps ``[warmup, warmup + steps)`` on both clocks."""
+class StepTimer(pl.Callback):
+    """Records both clocks at optimiser steps ``warmup`` and ``warmup + steps``."""
 
     def __init__(self, warmup: int, steps: int) -> None:
-        import pytorch_lightning as pl
-
-        class _Timer(pl.Callback):
-            def on_train_batch_start(cb, trainer, module, batch, batch_idx):  # noqa: N805
-                if trainer.global_step == warmup:
-                    self.start = clocks()
-
-            def on_train_batch_end(cb, trainer, module, outputs, batch, batch_idx):  # noqa: N805
-                if trainer.global_step == warmup + steps:
-                    self.end = clocks()
-
-        self.callback = _Timer()
+        self.warmup, self.steps = warmup, steps
         self.start = self.end = (math.nan, math.nan)
+
+    def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
+        if trainer.global_step == self.warmup:
+            self.start = clocks()
+
+    def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if trainer.global_step == self.warmup + self.steps:
+            self.end = clocks()
 
     def elapsed(self) -> tuple[float, float]:
         return self.end[0] - self.start[0], self.end[1] - self.start[1]
 
 
-def trainer_run(data, vocab_size: int, warmup: int, steps: int, log_dir: str) -> tuple[float, float]:
-    """(wall, CPU) seconds of ``steps`` optimiser steps under a Trainer configured like ``genfw fit``."""
-    import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
-    from pytorch_lightning.loggers import TensorBoardLogger
+def trainer_run(warmup: int, steps: int, log_dir: str) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``steps`` optimiser steps of ``genfw fit --config configs/gpt_mini/pydocs.yaml``.
 
-    model = new_model(vocab_size, 64, 5000)
-    timer = StepTimer(warmup, steps)
-    trainer = pl.Trainer(
-        max_steps=warmup + steps, accelerator="cpu", devices=1, limit_val_batches=0, enable_model_summary=False,
-        logger=TensorBoardLogger(save_dir=log_dir, name="gpt_mini"),
-        callbacks=[ModelCheckpoint(dirpath=log_dir, save_last=True), RichProgressBar(), timer.callback],
-    )
-    trainer.fit(model, train_dataloaders=data.train_dataloader())
-    return timer.elapsed()
+    The real command, in this process: its Trainer, logger, checkpointing, progress bar and datamodule. The
+    schedule's length is the plain loop's; validation is off in both.
+    """
+    from gen_framework.cli import run_lightning_cli
+
+    timer = {"class_path": f"{__name__}.StepTimer", "init_args": {"warmup": warmup, "steps": steps}}
+    cli = run_lightning_cli([
+        "fit", "--config", str(CONFIG), "--trainer.max_steps", str(warmup + steps),
+        "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",
+        "--model.init_args.lr_decay_steps", str(DECAY_STEPS),
+        "--trainer.default_root_dir", log_dir, "--trainer.logger.init_args.save_dir", log_dir,
+        "--trainer.callbacks+", json.dumps(timer),
+    ])
+    return next(c for c in cli.trainer.callbacks if isinstance(c, StepTimer)).elapsed()
 
 
 def plain_run(data, vocab_size: int, warmup: int, steps: int) -> tuple[float, float]:
     """(wall, CPU) seconds of ``steps`` optimiser steps of a plain PyTorch loop doing the Trainer's work."""
     from gen_framework.families.autoregressive import parameter_groups
 
-    model = new_model(vocab_size, 64, 5000)
+    model = new_model(vocab_size, 64, DECAY_STEPS)
     model.train()
     decay, no_decay = parameter_groups(model)
     optimizer = torch.optim.AdamW(
@@ -207,7 +210,7 @@ def throughput(repeats: int, warmup: int, steps: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as log_dir:
         for _ in range(repeats):
             # Alternate, so that a change in the machine's load hits both sides alike.
-            trainer.append(trainer_run(data, vocab, warmup, steps, log_dir))
+            trainer.append(trainer_run(warmup, steps, log_dir))
             plain.append(plain_run(data, vocab, warmup, steps))
     result: dict[str, Any] = {"steps_timed": steps, "warmup_steps": warmup, "repeats": repeats}
     for clock, i in (("wall", 0), ("cpu", 1)):
@@ -276,7 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kv_repeats", type=int, default=3, help="KV-cache generation pairs")
     parser.add_argument("--steps", type=int, default=150, help="timed steps per throughput run")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="smoke run: 20 quality steps, one throughput pair of 10 steps, 64 KV-cache tokens",
+    )
     args = parser.parse_args(argv)
+    warmup, kv_tokens = 20, 512
+    if args.quick:
+        args.quality_steps, args.repeats, args.steps, args.kv_repeats = [20], 1, 10, 1
+        warmup, kv_tokens = 5, 64
     torch.set_num_threads(args.threads)
     quiet_lightning()
     parts = args.only or ["quality", "throughput", "kv_cache"]
@@ -287,9 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         quality_steps = args.quality_steps or ([300, 2000] if args.long else [300])
         runs += [(f"quality_{steps}_steps", lambda s=steps: quality(s)) for steps in quality_steps]
     if "throughput" in parts:
-        runs.append(("throughput", lambda: throughput(args.repeats, warmup=20, steps=args.steps)))
+        runs.append(("throughput", lambda: throughput(args.repeats, warmup=warmup, steps=args.steps)))
     if "kv_cache" in parts:
-        runs.append(("kv_cache", lambda: kv_cache(repeats=args.kv_repeats)))
+        runs.append(("kv_cache", lambda: kv_cache(repeats=args.kv_repeats, new_tokens=kv_tokens)))
     for name, run in runs:
         # The machine may be shared: the load around each part says how far to trust its timings.
         load_before = os.getloadavg()[0]

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -46,8 +44,11 @@ import torch.nn.functional as F
 from scipy import linalg
 from torch import Tensor, nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS_DIR, write_results  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "stylegan_lite.json"
+RESULTS = RESULTS_DIR / "stylegan_lite.json"
 DOCS = REPO / "plugins" / "stylegan_lite" / "docs"
 CONFIGS = {
     "stylegan_lite": (REPO / "configs" / "stylegan_lite" / "mnist.yaml", []),
@@ -330,21 +331,12 @@ def main() -> int:
             print(f"speed {config} fused={fused}: {[round(1e3 * r, 1) for r in runs]} ms/step", flush=True)
     results["speed_batch32"] = speed
 
-    report = {
-        "machine": {
-            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "threads": torch.get_num_threads(), "torch": torch.__version__, "lightning": pl.__version__,
-            "python": platform.python_version(), "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
-        "settings": {"minutes": args.minutes, "seeds": args.seeds, "eval_images": EVAL_IMAGES,
-                     "speed_steps": args.steps, "speed_repeats": args.repeats},
-        "results": results,
-        "wall_seconds": round(time.perf_counter() - began, 1),
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    settings = {"minutes": args.minutes, "seeds": args.seeds, "eval_images": EVAL_IMAGES,
+                "speed_steps": args.steps, "speed_repeats": args.repeats}
+    path = write_results("stylegan_lite", results, output=args.output,
+                         extra={"settings": settings, "wall_seconds": round(time.perf_counter() - began, 1)})
     print(json.dumps(results, indent=2))
-    print(f"written to {args.output}")
+    print(f"written to {path}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
     python benchmarks/wavenet_lite.py                     # everything (~10 minutes on 2 shared cores)
     python benchmarks/wavenet_lite.py --skip-training     # speed only (~1-2 minutes)
+    python benchmarks/wavenet_lite.py --quick             # smoke run: short timings, 15 s of training
 
 Speed: per generated sample, the queue-based cached path (``use_cache=True``) against the recompute path
 (``use_cache=False``, the whole receptive field through the network for every sample), both through
@@ -37,14 +38,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_info  # noqa: E402
+from common import RESULTS_DIR, machine_info  # noqa: E402
 
 from gen_framework_wavenet_lite import WaveNetLite
 from gen_framework_wavenet_lite.spectrum import energy_near, peak_frequencies
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "wavenet_lite" / "melodies.yaml"
-RESULTS = ROOT / "benchmarks" / "results" / "wavenet_lite.json"
+RESULTS = RESULTS_DIR / "wavenet_lite.json"
 SAMPLE_RATE = 16000
 SPEED_CONFIGS = {
     "default (R=D=64, S=128, 10 layers)": {},
@@ -202,7 +203,13 @@ def main() -> None:
     parser.add_argument("--train-seconds", type=float, default=240.0)
     parser.add_argument("--sample-seconds", type=float, default=1.0)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 2 repeats of 400 cached and 5 recomputed samples, 15 s of training")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.fast_samples, args.slow_samples = 2, 400, 5
+        args.train_seconds, args.sample_seconds = 15.0, 0.25
     torch.set_num_threads(args.threads)
     info = machine_info()
     results: dict[str, Any] = {"speed": {}}
@@ -211,12 +218,12 @@ def main() -> None:
     if not args.skip_training:
         results["learning"] = learning(args.train_seconds, args.sample_seconds)
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(args.output.read_text()) if args.output.is_file() else {}
     if args.skip_training and "learning" in previous.get("results", {}):
         results["learning"] = previous["results"]["learning"]
-    RESULTS.write_text(json.dumps({"machine": info, "results": results}, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    args.output.write_text(json.dumps({"machine": info, "results": results}, indent=2) + "\n")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

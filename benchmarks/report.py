@@ -1,0 +1,467 @@
+"""Renders the benchmarks page of the docs from the JSON files that the benchmark scripts write.
+
+``render(results_dir, docs_dir)`` reads ``<results_dir>/<name>.json`` for every benchmark it knows, and writes
+``<docs_dir>/benchmarks.md`` (a table per benchmark with its headline numbers, the target where one was set and
+whether it is met, and the machine each file was measured on) and PNG plots in ``<docs_dir>/assets/benchmarks/``.
+A missing file or entry leaves its section saying so; nothing is measured here.
+
+    python benchmarks/report.py [--results benchmarks/results] [--docs docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = "assets/benchmarks"  # relative to the docs folder, as the page links them
+TARGET_OVERHEAD_PERCENT = 3.0
+COLORS = {"genfw": "#3f51b5", "plain": "#9e9e9e", "target": "#e53935", "second": "#ff9800"}
+
+
+class Page:
+    """Markdown lines, the headline rows, and the plots of one page."""
+
+    def __init__(self, docs_dir: Path) -> None:
+        self.docs_dir = docs_dir
+        self.lines: list[str] = []
+        self.headlines: list[list[str]] = []
+        self.machines: list[list[str]] = []
+        self.figures: list[Path] = []
+
+    def add(self, *paragraphs: str) -> None:
+        for paragraph in paragraphs:
+            self.lines.extend([paragraph, ""])
+
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self.lines.append("| " + " | ".join(header) + " |")
+        self.lines.append("|" + "---|" * len(header))
+        self.lines.extend("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
+        self.lines.append("")
+
+    def headline(self, benchmark: str, measure: str, measured: str, target: str = "—", met: bool | None = None) -> None:
+        self.headlines.append([benchmark, measure, measured, target, verdict(met)])
+
+    def figure(self, name: str, fig: Any, caption: str) -> None:
+        path = self.docs_dir / ASSETS / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        self.figures.append(path)
+        self.add(f"![{caption}]({ASSETS}/{name}.png)")
+
+
+# ------------------------------------------------------------------ formatting
+
+
+def verdict(met: bool | None) -> str:
+    return "—" if met is None else "**met**" if met else "**missed**"
+
+
+def num(value: Any, digits: int = 1) -> str:
+    """``value`` with ``digits`` decimals and thousands separators; ``—`` when absent."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:,.{digits}f}"
+
+
+def first(mapping: dict[str, Any], *keys: str) -> Any:
+    return next((mapping[k] for k in keys if mapping.get(k) is not None), None)
+
+
+def machine_row(name: str, data: dict[str, Any]) -> list[str]:
+    """One row of the machine table; the scripts have written these fields under a few different names."""
+    machine = data.get("machine", {})
+    load: Any = first(machine, "load_average", "load_average_at_end", "load_average_at_start")
+    if isinstance(load, list):
+        load = load[0] if load else None
+    load_text = num(load, 2)
+    if load is None:  # benchmarks/gpt_mini.py records the load before and after each part instead
+        values = [x for v in data.get("results", {}).values() if isinstance(v, dict)
+                  for x in v.get("load_average") or [] if isinstance(x, int | float)]
+        if values:
+            load_text = f"{min(values):.2f}–{max(values):.2f} (per part)"
+    return [f"`{name}.json`", first(machine, "cpu") or "—", num(first(machine, "cores", "cpu_count", "logical_cores"), 0),
+            num(first(machine, "threads", "torch_threads"), 0), first(machine, "torch") or "—", load_text]
+
+
+def threads_label(threads: Any) -> str:
+    return f"{threads} thread" if threads == 1 else f"{threads} threads"
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds else "0"
+
+
+# ------------------------------------------------------------------ sections, one per results file
+
+
+def overhead(page: Page, results: dict[str, dict[str, Any]]) -> None:
+    """Framework overhead per family: genfw fit (or a Trainer set up like it) against a plain PyTorch loop."""
+    page.add("## Framework overhead per family",
+             "The time of a training step under `genfw fit` (CLI, Trainer, logger, checkpointing, callbacks, progress "
+             "bar) against a plain PyTorch loop doing the same work on the same batches, in process CPU time (the "
+             "steady clock on a shared machine). GAN and VAE: `benchmarks/dcgan_vae.py`, median ms per step; "
+             "autoregressive: `benchmarks/gpt_mini.py`, tokens per CPU second, median of the per-pair ratios. "
+             f"Target: at most {TARGET_OVERHEAD_PERCENT:g}% overhead.")
+    rows, bars = [], []
+    dcgan_vae = (results.get("dcgan_vae") or {}).get("results", {})
+    for family, plugin in (("adversarial", "dcgan"), ("variational", "vae")):
+        entry = dcgan_vae.get(f"{plugin}_overhead")
+        if not entry:
+            continue
+        cpu, wall = entry["cpu"], entry.get("wall", {})
+        percent = cpu["overhead_percent"]
+        rows.append([family, plugin, f"{num(cpu['genfw_ms_per_step'])} ms", f"{num(cpu['plain_ms_per_step'])} ms",
+                     f"+{num(percent)}%", f"+{num(wall.get('overhead_percent'))}%",
+                     f"{entry.get('repeats', '—')} × {entry.get('steps_per_run', '—')} steps",
+                     verdict(percent <= TARGET_OVERHEAD_PERCENT)])
+        bars.append((f"{plugin}\n({family})", f"{plugin} ({family})", percent))
+    gpt = (results.get("gpt_mini") or {}).get("results", {})
+    for key in ("throughput", "throughput_1_thread"):
+        entry = gpt.get(key)
+        if not entry:
+            continue
+        cpu, wall = entry["cpu"], entry.get("wall", {})
+        percent = 100 * (1 / cpu["trainer_over_plain_median_of_pairs"] - 1)
+        wall_ratio = wall.get("trainer_over_plain_median_of_pairs")
+        threads = entry.get("threads", "?")
+        rows.append([f"autoregressive ({threads_label(threads)})", "gpt_mini",
+                     f"{num(cpu['trainer_tokens_per_s_median'], 0)} tokens/s",
+                     f"{num(cpu['plain_tokens_per_s_median'], 0)} tokens/s", f"+{num(percent)}%",
+                     f"+{num(100 * (1 / wall_ratio - 1))}%" if wall_ratio else "—",
+                     f"{entry.get('repeats', '—')} × {entry.get('steps_timed', '—')} steps",
+                     verdict(percent <= TARGET_OVERHEAD_PERCENT)])
+        bars.append((f"gpt_mini\n({threads_label(threads)})", f"gpt_mini (autoregressive, {threads_label(threads)})",
+                     percent))
+    if not rows:
+        page.add(missing("dcgan_vae", "gpt_mini"))
+        return
+    page.table(["family", "plugin", "genfw (CPU)", "plain loop (CPU)", "overhead (CPU)", "overhead (wall)",
+                "runs", f"≤ {TARGET_OVERHEAD_PERCENT:g}%"], rows)
+    for _, label, percent in bars:
+        page.headline("framework overhead", label, f"+{num(percent)}% CPU time", f"≤ {TARGET_OVERHEAD_PERCENT:g}%",
+                      percent <= TARGET_OVERHEAD_PERCENT)
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    ax.bar([b[0] for b in bars], [b[2] for b in bars], color=COLORS["genfw"])
+    ax.axhline(TARGET_OVERHEAD_PERCENT, color=COLORS["target"], linestyle="--",
+               label=f"target {TARGET_OVERHEAD_PERCENT:g}%")
+    ax.set_ylabel("overhead over a plain loop (%, CPU time)")
+    ax.legend()
+    page.figure("overhead", fig, "Framework overhead per family")
+
+
+def dcgan_vae_quality(page: Page, data: dict[str, Any] | None) -> None:
+    page.add("## DCGAN and VAE: quality per CPU minute",
+             "`genfw fit --config configs/<plugin>/mnist.yaml` stopped after each budget of process CPU time "
+             "(`benchmarks/dcgan_vae.py`). DCGAN: the share of 500 samples a small CNN trained on the real digits "
+             "reads with softmax ≥ 0.9, and the classes among them. VAE: IWAE bound (k = 64) on 500 held-out "
+             "digits, nats per image (lower is better).")
+    results = (data or {}).get("results", {})
+    dcgan, vae = results.get("dcgan_quality"), results.get("vae_quality")
+    if not dcgan and not vae:
+        page.add(missing("dcgan_vae"))
+        return
+    if dcgan:
+        ceiling = results.get("digit_classifier", {}).get("real_digits_confident_fraction")
+        page.table(["CPU time", "steps", "read with softmax ≥ 0.9", "classes covered"],
+                   [[minutes(r["cpu_seconds"]), num(r["steps"], 0), f"{num(100 * r['confident_fraction'])}%",
+                     r["classes_covered"]] for r in dcgan])
+        if ceiling is not None:
+            page.add(f"Real held-out digits: {num(100 * ceiling)}% read with softmax ≥ 0.9.")
+        last = dcgan[-1]
+        page.headline("DCGAN quality", f"confident digits after {minutes(last['cpu_seconds'])} CPU",
+                      f"{num(100 * last['confident_fraction'])}%, {last['classes_covered']} classes")
+    if vae:
+        page.table(["CPU time", "steps", "IWAE NLL (nats)"],
+                   [[minutes(r["cpu_seconds"]), num(r["steps"], 0), num(r["iwae_nll_nats"])] for r in vae])
+        last = vae[-1]
+        page.headline("VAE quality", f"IWAE NLL after {minutes(last['cpu_seconds'])} CPU",
+                      f"{num(last['iwae_nll_nats'])} nats")
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    for ax, records, key, label in ((axes[0], dcgan, "confident_fraction", "DCGAN: share read confidently"),
+                                    (axes[1], vae, "iwae_nll_nats", "VAE: IWAE NLL (nats)")):
+        if records:
+            ax.plot([r["cpu_seconds"] / 60 for r in records], [r[key] for r in records], "o-", color=COLORS["genfw"])
+        ax.set_xlabel("CPU minutes of training")
+        ax.set_title(label, fontsize=10)
+    if vae:
+        axes[1].set_yscale("log")
+    page.figure("dcgan_vae_quality", fig, "Quality per CPU minute, DCGAN and VAE on MNIST")
+
+
+def gpt_mini(page: Page, data: dict[str, Any] | None) -> None:
+    page.add("## GPT-mini: quality and KV cache",
+             "`benchmarks/gpt_mini.py`: validation loss of the pydocs character model after a fixed number of steps, "
+             "and generation of 512 new tokens (batch 12, block 256) with the KV cache against recomputing the "
+             "context for every token, with the same seed.")
+    results = (data or {}).get("results", {})
+    quality = sorted((v for k, v in results.items() if k.startswith("quality_")), key=lambda v: v["steps"])
+    if quality:
+        page.table(["steps", "validation loss (nats/char)", "bits/char", "target", "met"],
+                   [[num(q["steps"], 0), num(q["val_loss_nats_per_char"], 3), num(q["val_bits_per_char"], 2),
+                     f"≤ {q['target']}" if q.get("target") else "—", verdict(q.get("meets_target"))]
+                    for q in quality])
+        for q in quality:
+            if q.get("target"):
+                page.headline("GPT-mini quality", f"validation loss after {num(q['steps'], 0)} steps",
+                              f"{num(q['val_loss_nats_per_char'], 3)} nats/char", f"≤ {q['target']}",
+                              q.get("meets_target"))
+    kv = [(k, v) for k, v in results.items() if k.startswith("kv_cache")]
+    if kv:
+        page.table(["threads", "cached", "recomputed", "speed-up", "identical tokens", "target", "met"],
+                   [[v.get("threads", "?"), f"{num(v['cached_tokens_per_s'], 0)} tokens/s",
+                     f"{num(v['recomputed_tokens_per_s'], 0)} tokens/s", f"{num(v['speedup'])}×",
+                     "yes" if v.get("identical_tokens") else "no", v.get("target", "—"),
+                     verdict(v.get("meets_target"))] for _, v in kv])
+        for _, v in kv:
+            page.headline("KV cache", f"speed-up, {v.get('new_tokens', '?')} tokens, {threads_label(v.get('threads'))}",
+                          f"{num(v['speedup'])}×", "≥ 8×, identical tokens", v.get("meets_target"))
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        labels = [threads_label(v.get("threads")) for _, v in kv]
+        x = range(len(kv))
+        ax.bar([i - 0.2 for i in x], [v["cached_tokens_per_s"] for _, v in kv], 0.4, label="KV cache",
+               color=COLORS["genfw"])
+        ax.bar([i + 0.2 for i in x], [v["recomputed_tokens_per_s"] for _, v in kv], 0.4, label="recompute",
+               color=COLORS["plain"])
+        for i, (_, v) in enumerate(kv):
+            ax.annotate(f"{v['speedup']:.1f}×", (i - 0.2, v["cached_tokens_per_s"]), ha="center", va="bottom")
+        ax.set_xticks(list(x), labels)
+        ax.set_ylabel("generated tokens / s")
+        ax.legend()
+        page.figure("gpt_mini_kv_cache", fig, "GPT-mini generation with the KV cache and recomputing")
+    if not quality and not kv:
+        page.add(missing("gpt_mini"))
+
+
+def wavenet(page: Page, data: dict[str, Any] | None) -> None:
+    page.add("## WaveNet-lite: fast generation",
+             "`benchmarks/wavenet_lite.py`: CPU time per generated sample with the queue cache against "
+             "recomputing the receptive field for every sample; real-time factor (RTF) = compute seconds per "
+             "second of 16 kHz audio (< 1 is faster than real time). Target: ≥ 50× at a receptive field of at "
+             "least 1,024 samples.")
+    results = (data or {}).get("results", {})
+    speed = results.get("speed") or {}
+    if not speed:
+        page.add(missing("wavenet_lite"))
+        return
+    rows = []
+    for name, s in speed.items():
+        met = s["speedup_cpu"] >= 50 if s["receptive_field_samples"] >= 1024 else None
+        rows.append([name, f"{num(s['receptive_field_samples'], 0)} ({s['receptive_field_ms']} ms)",
+                     f"{num(s['cached_us_per_sample_cpu'])} µs", f"{num(s['recompute_us_per_sample_cpu'])} µs",
+                     f"{num(s['speedup_cpu'])}×", num(s["rtf_batch1_cpu"], 2),
+                     num(s.get("rtf_amortized_batch16_cpu"), 2),
+                     "yes" if s.get("cached_equals_recompute_tokens") else "no", verdict(met)])
+        page.headline("WaveNet fast generation", f"speed-up, {name}", f"{num(s['speedup_cpu'])}×", "≥ 50×", met)
+    page.table(["model", "receptive field", "cached / sample", "recompute / sample", "speed-up", "RTF batch 1",
+                "RTF per stream, batch 16", "same samples", "≥ 50×"], rows)
+    learning = results.get("learning")
+    if learning:
+        notes = learning.get("generated", {})
+        page.table(["config", "training", "validation bits/sample", "note energy of samples (T = 0.9)",
+                    "melodies / white noise"],
+                   [[f"`{learning.get('config', '?')}`",
+                     f"{num(learning['steps'], 0)} steps in {num(learning['train_wall_s'], 0)} s",
+                     f"{num(learning['val_bits_per_sample'], 2)} (uniform: 8)",
+                     ", ".join(num(v, 2) for v in notes.get("0.9", {}).get("note_energy", [])) or "—",
+                     (f"{num(learning.get('note_energy_of_data'), 2)} / "
+                      f"{num(learning.get('note_energy_of_white_noise'), 2)}")]])
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    names = list(speed)
+    x = range(len(names))
+    ax.bar([i - 0.2 for i in x], [speed[n]["cached_us_per_sample_cpu"] for n in names], 0.4, label="queue cache",
+           color=COLORS["genfw"])
+    ax.bar([i + 0.2 for i in x], [speed[n]["recompute_us_per_sample_cpu"] for n in names], 0.4,
+           label="recompute", color=COLORS["plain"])
+    for i, n in enumerate(names):
+        ax.annotate(f"{speed[n]['speedup_cpu']:.0f}×", (i - 0.2, speed[n]["cached_us_per_sample_cpu"]),
+                    ha="center", va="bottom")
+    ax.set_xticks(list(x), [n.split(" (")[0] for n in names])
+    ax.set_yscale("log")
+    ax.set_ylabel("CPU µs per generated sample")
+    ax.legend()
+    page.figure("wavenet_fast_generation", fig, "WaveNet-lite generation with the queue cache and recomputing")
+
+
+def ddp(page: Page, data: dict[str, Any] | None) -> None:
+    page.add("## DDP scaling",
+             "`benchmarks/ddp_scaling.py`: items per second summed over processes, 2 DDP processes × 1 thread "
+             "(gloo) against 1 process × 1 thread, median of repeated runs. Goal: ≥ 1.8×.")
+    results = (data or {}).get("results", {})
+    if not results:
+        page.add(missing("ddp_scaling"))
+        return
+    rows = []
+    for plugin, r in results.items():
+        goal = r.get("goal", 1.8)
+        rows.append([plugin, num(r["items_per_second_1x1"]), num(r["items_per_second_2x1"]),
+                     f"{num(r['speedup'], 2)}×", f"≥ {goal}×", verdict(r["speedup"] >= goal)])
+        page.headline("DDP scaling", f"{plugin}, 2 processes", f"{num(r['speedup'], 2)}×", f"≥ {goal}×",
+                      r["speedup"] >= goal)
+    page.table(["plugin", "1 process (items/s)", "2 processes (items/s)", "speed-up", "goal", "met"], rows)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.bar(list(results), [r["speedup"] for r in results.values()], color=COLORS["genfw"])
+    ax.axhline(next(iter(results.values())).get("goal", 1.8), color=COLORS["target"], linestyle="--", label="goal")
+    ax.axhline(1.0, color=COLORS["plain"], linewidth=1)
+    ax.set_ylabel("speed-up, 2 processes over 1")
+    ax.legend()
+    page.figure("ddp_scaling", fig, "DDP scaling with 2 CPU processes")
+
+
+def stylegan(page: Page, data: dict[str, Any] | None) -> None:
+    page.add("## StyleGAN-lite against DCGAN at equal CPU time",
+             "`benchmarks/stylegan_lite.py`: `configs/stylegan_lite/mnist.yaml` and `configs/dcgan/mnist.yaml` at "
+             "32 px, both measured after each budget of process CPU time, one run per seed. FD-digits: Fréchet "
+             "distance of a small digit CNN's features, 500 samples against 500 held-out digits (lower is better).")
+    results = (data or {}).get("results", {})
+    style, dcgan = results.get("stylegan_lite_quality"), results.get("dcgan_quality")
+    if not style or not dcgan:
+        page.add(missing("stylegan_lite"))
+        return
+    metric = results.get("metric", {})
+    rows = [[minutes(s["cpu_seconds"]), num(s["fd_digits"]), num(d["fd_digits"]), num(s["pixel_fd"], 2),
+             num(d["pixel_fd"], 2), f"{num(s['classes_covered'], 0)} / {num(d['classes_covered'], 0)}"]
+            for s, d in zip(style["median_over_seeds"], dcgan["median_over_seeds"], strict=False)]
+    page.table(["CPU time", "StyleGAN-lite FD-digits", "DCGAN FD-digits", "StyleGAN-lite pixel FD", "DCGAN pixel FD",
+                "classes read confidently (StyleGAN / DCGAN)"], rows)
+    floor = metric.get("real_vs_real_floor", {}).get("fd_digits")
+    seeds = len(style.get("runs", {}))
+    page.add(f"Medians over {seeds} seed{'s' if seeds != 1 else ''}. Floor (real digits against real digits): "
+             f"FD-digits {num(floor)}; uniform noise: {num(metric.get('uniform_noise', {}).get('fd_digits'))}.")
+    last_s, last_d = style["median_over_seeds"][-1], dcgan["median_over_seeds"][-1]
+    page.headline("StyleGAN-lite vs DCGAN", f"FD-digits after {minutes(last_s['cpu_seconds'])} CPU",
+                  f"{num(last_s['fd_digits'])} against {num(last_d['fd_digits'])}")
+    speed = results.get("speed_batch32")
+    if speed:
+        page.table(["config", "grouped modulation (ms/step)", "activation scaling (ms/step)"],
+                   [[config, num(speed.get(f"{config}_fused_ms_per_step")),
+                     num(speed.get(f"{config}_unfused_ms_per_step"))] for config in ("mnist", "photos")])
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for label, entry, color in (("StyleGAN-lite", style, COLORS["genfw"]), ("DCGAN", dcgan, COLORS["second"])):
+        for records in entry.get("runs", {}).values():
+            ax.plot([r["cpu_seconds"] / 60 for r in records], [r["fd_digits"] for r in records], color=color,
+                    alpha=0.3, linewidth=1)
+        median = entry["median_over_seeds"]
+        ax.plot([r["cpu_seconds"] / 60 for r in median], [r["fd_digits"] for r in median], "o-", color=color,
+                label=f"{label} (median; thin: seeds)")
+    if floor:
+        ax.axhline(floor, color=COLORS["plain"], linestyle=":", label="real-data floor")
+    ax.set_yscale("log")
+    ax.set_xlabel("CPU minutes of training")
+    ax.set_ylabel("FD-digits (lower is better)")
+    ax.legend(fontsize=8)
+    page.figure("stylegan_vs_dcgan", fig, "FD-digits against CPU minutes, StyleGAN-lite and DCGAN")
+
+
+def compile_precision(page: Page, data: dict[str, Any] | None) -> None:
+    page.add("## Compile and precision",
+             "`benchmarks/compile_precision.py`: a GPT-mini training step (0.8M parameters, batch 12 × 64 tokens) "
+             "under a Trainer in eager fp32, with the plugin's `compile: true` (`torch.compile`), and with "
+             "`precision: bf16-mixed`; median CPU time per step after warm-up steps.")
+    results = (data or {}).get("results", {})
+    if not results:
+        page.add(missing("compile_precision"))
+        return
+    rows = []
+    for name, r in results.items():
+        compile_s = r.get("compile_s_cold")
+        rows.append([name, r.get("precision", "—"), num(r["cpu_ms_per_step"]), num(r.get("wall_ms_per_step")),
+                     f"{num(r['speed_vs_eager_cpu'], 2)}×", f"{num(compile_s)} s" if compile_s is not None else "—"])
+        if name != "eager":
+            page.headline("compile and precision", f"{name} step speed against eager fp32",
+                          f"{num(r['speed_vs_eager_cpu'], 2)}×")
+    page.table(["setting", "precision", "CPU ms/step", "wall ms/step", "speed against eager", "first step (compile)"],
+               rows)
+    fig, ax = plt.subplots(figsize=(5.4, 3.2))
+    ax.bar(list(results), [r["cpu_ms_per_step"] for r in results.values()], color=COLORS["genfw"])
+    ax.set_yscale("log")
+    ax.set_ylabel("CPU ms per training step")
+    page.figure("compile_precision", fig, "GPT-mini training step: eager, compiled, bf16-mixed")
+
+
+def missing(*names: str) -> str:
+    runs = " and ".join(f"`python benchmarks/run.py --only {n}`" for n in names)
+    return f"No results recorded yet: {runs}."
+
+
+# ------------------------------------------------------------------ the page
+
+SECTIONS: list[tuple[Callable[[Page, Any], None], str | None]] = [
+    (overhead, None),  # reads two files
+    (dcgan_vae_quality, "dcgan_vae"),
+    (gpt_mini, "gpt_mini"),
+    (wavenet, "wavenet_lite"),
+    (ddp, "ddp_scaling"),
+    (stylegan, "stylegan_lite"),
+    (compile_precision, "compile_precision"),
+]
+RESULT_FILES = ("dcgan_vae", "gpt_mini", "wavenet_lite", "ddp_scaling", "stylegan_lite", "compile_precision")
+
+
+def load_results(results_dir: Path) -> dict[str, dict[str, Any]]:
+    """The benchmark JSON files present in ``results_dir``, by name."""
+    return {name: json.loads((results_dir / f"{name}.json").read_text(encoding="utf-8"))
+            for name in RESULT_FILES if (results_dir / f"{name}.json").is_file()}
+
+
+def render(results_dir: Path, docs_dir: Path) -> Path:
+    """Write ``docs_dir/benchmarks.md`` and its plots from ``results_dir``; returns the page's path."""
+    results = load_results(results_dir)
+    page = Page(docs_dir)
+    for section, name in SECTIONS:
+        section(page, results if name is None else results.get(name))
+    for name, data in results.items():
+        page.machines.append(machine_row(name, data))
+
+    head = [
+        "# Benchmarks",
+        "",
+        ("Generated by `python benchmarks/run.py` from the JSON files in `benchmarks/results/` "
+         "(`python benchmarks/run.py --render-only` redraws it without measuring); change the benchmark scripts, "
+         "not this page. Each script's docstring says exactly what it measures. The machine table at the end says "
+         "which CPU each file was measured on and how busy it was: on a shared machine wall times are noisy, and "
+         "the CPU-time figures are the steadier ones."),
+        "",
+        "## Summary",
+        "",
+        "| benchmark | measure | measured | target | met |",
+        "|---|---|---|---|---|",
+        *("| " + " | ".join(row) + " |" for row in page.headlines),
+        "",
+    ]
+    tail = [
+        "## Machines",
+        "",
+        "| results file | CPU | cores | threads | torch | load average (1 min) |",
+        "|---|---|---|---|---|---|",
+        *("| " + " | ".join(row) + " |" for row in page.machines),
+    ]
+    path = docs_dir / "benchmarks.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(head + page.lines + tail) + "\n", encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs")
+    args = parser.parse_args(argv)
+    print(f"wrote {render(args.results, args.docs)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

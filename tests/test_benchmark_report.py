@@ -1,0 +1,135 @@
+"""The benchmarks page renders from results files, and the runner passes --quick and --output through."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+pytest.importorskip("matplotlib")
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def benchmarks():
+    return load("report"), load("run")
+
+
+MACHINE = {"cpu": "Test CPU", "cores": 2, "threads": 1, "torch": "2.13.0+cpu", "load_average": 0.5}
+
+
+def overhead(genfw, plain):
+    return {"steps_per_run": 10, "repeats": 2,
+            "cpu": {"genfw_ms_per_step": genfw, "plain_ms_per_step": plain,
+                    "overhead_percent": round(100 * (genfw / plain - 1), 1)}}
+
+
+def ratio(value):
+    return {"trainer_tokens_per_s_median": 9000, "plain_tokens_per_s_median": 10000,
+            "trainer_over_plain_median_of_pairs": value}
+
+
+FAKE_RESULTS = {
+    "dcgan_vae": {
+        "dcgan_overhead": overhead(30.0, 29.5),  # +1.7%: meets the 3% target
+        "vae_overhead": overhead(24.0, 20.0),  # +20%: misses it
+        "dcgan_quality": [{"cpu_seconds": 0.0, "steps": 0, "confident_fraction": 0.0, "classes_covered": 0},
+                          {"cpu_seconds": 60.0, "steps": 900, "confident_fraction": 0.5, "classes_covered": 10}],
+        "vae_quality": [{"cpu_seconds": 0.0, "steps": 0, "iwae_nll_nats": 480.0},
+                        {"cpu_seconds": 60.0, "steps": 900, "iwae_nll_nats": 110.0}],
+    },
+    "gpt_mini": {
+        "quality_300_steps": {"steps": 300, "val_loss_nats_per_char": 2.2, "val_bits_per_char": 3.17,
+                              "target": 2.25, "meets_target": True},
+        "throughput": {"repeats": 1, "steps_timed": 10, "threads": 2, "cpu": ratio(0.9), "wall": ratio(0.95)},
+        "kv_cache": {"new_tokens": 64, "threads": 2, "cached_tokens_per_s": 2000, "recomputed_tokens_per_s": 200,
+                     "speedup": 10.0, "identical_tokens": True, "target": ">= 8x", "meets_target": True},
+    },
+    "wavenet_lite": {"speed": {"default": {
+        "receptive_field_samples": 1025, "receptive_field_ms": 64.1, "cached_us_per_sample_cpu": 200.0,
+        "recompute_us_per_sample_cpu": 12000.0, "speedup_cpu": 60.0, "rtf_batch1_cpu": 3.2,
+        "cached_equals_recompute_tokens": True}}},
+    "ddp_scaling": {"dcgan": {"items_per_second_1x1": 100.0, "items_per_second_2x1": 150.0, "speedup": 1.5,
+                              "goal": 1.8}},
+    "stylegan_lite": {
+        "metric": {"real_vs_real_floor": {"fd_digits": 15.0}},
+        "stylegan_lite_quality": {"median_over_seeds": [
+            {"cpu_seconds": 0.0, "fd_digits": 900.0, "pixel_fd": 70.0, "classes_covered": 2},
+            {"cpu_seconds": 60.0, "fd_digits": 500.0, "pixel_fd": 6.0, "classes_covered": 4}]},
+        "dcgan_quality": {"median_over_seeds": [
+            {"cpu_seconds": 0.0, "fd_digits": 2000.0, "pixel_fd": 50.0, "classes_covered": 0},
+            {"cpu_seconds": 60.0, "fd_digits": 40.0, "pixel_fd": 0.8, "classes_covered": 10}]},
+    },
+    "compile_precision": {
+        "eager": {"precision": "32-true", "cpu_ms_per_step": 60.0, "speed_vs_eager_cpu": 1.0},
+        "compile": {"precision": "32-true", "cpu_ms_per_step": 55.0, "speed_vs_eager_cpu": 1.09,
+                    "compile_s_cold": 30.0},
+        "bf16": {"precision": "bf16-mixed", "cpu_ms_per_step": 3000.0, "speed_vs_eager_cpu": 0.02},
+    },
+}
+PLOTS = {"overhead", "dcgan_vae_quality", "gpt_mini_kv_cache", "wavenet_fast_generation", "ddp_scaling",
+         "stylegan_vs_dcgan", "compile_precision"}
+
+
+def write_results(folder: Path, names) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        payload = {"machine": MACHINE, "results": FAKE_RESULTS[name]}
+        (folder / f"{name}.json").write_text(json.dumps(payload), encoding="utf-8")
+    return folder
+
+
+def test_page_has_a_table_and_a_plot_per_benchmark(benchmarks, tmp_path):
+    report, _ = benchmarks
+    results = write_results(tmp_path / "results", FAKE_RESULTS)
+    page = report.render(results, tmp_path / "docs").read_text(encoding="utf-8")
+
+    for heading in ("## Summary", "## Framework overhead per family", "## GPT-mini", "## WaveNet-lite",
+                    "## DDP scaling", "## StyleGAN-lite against DCGAN", "## Compile and precision", "## Machines"):
+        assert heading in page
+    assert "No results recorded yet" not in page
+    summary = page.split("## Summary")[1].split("\n## ")[0]
+    assert "| framework overhead | dcgan (adversarial) | +1.7% CPU time | ≤ 3% | **met** |" in summary
+    assert "| framework overhead | vae (variational) | +20.0% CPU time | ≤ 3% | **missed** |" in summary
+    assert "| DDP scaling | dcgan, 2 processes | 1.50× | ≥ 1.8× | **missed** |" in summary
+    assert "| `ddp_scaling.json` | Test CPU | 2 | 1 | 2.13.0+cpu | 0.50 |" in page
+    plots = {p.stem for p in (tmp_path / "docs" / "assets" / "benchmarks").glob("*.png")}
+    assert plots == PLOTS
+    for name in PLOTS:
+        assert f"](assets/benchmarks/{name}.png)" in page
+
+
+def test_missing_results_are_named_not_fatal(benchmarks, tmp_path):
+    report, _ = benchmarks
+    results = write_results(tmp_path / "results", ["ddp_scaling"])
+    page = report.render(results, tmp_path / "docs").read_text(encoding="utf-8")
+    assert "`python benchmarks/run.py --only compile_precision`" in page
+    assert "`python benchmarks/run.py --only wavenet_lite`" in page
+    assert [p.name for p in (tmp_path / "docs" / "assets" / "benchmarks").iterdir()] == ["ddp_scaling.png"]
+
+
+def test_runner_passes_quick_and_output_through(benchmarks, tmp_path):
+    _, run = benchmarks
+    for name in run.BENCHMARKS:
+        (quick,) = run.commands(name, True, tmp_path)
+        assert quick[2:] == ["--quick", "--output", str(tmp_path / f"{name}.json")]
+        assert all("--quick" not in cmd for cmd in run.commands(name, False, tmp_path))
+        assert (BENCHMARKS / run.BENCHMARKS[name].script).is_file()
+
+
+def test_render_only_measures_nothing(benchmarks, tmp_path):
+    _, run = benchmarks
+    results = write_results(tmp_path / "results", ["gpt_mini"])
+    assert run.main(["--render-only", "--results", str(results), "--docs", str(tmp_path / "docs")]) == 0
+    assert (tmp_path / "docs" / "benchmarks.md").is_file()
+    assert sorted(p.name for p in results.iterdir()) == ["gpt_mini.json"]
