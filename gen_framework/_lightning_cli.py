@@ -103,6 +103,7 @@ class GenFWCLI(LightningCLI):
             isinstance(c, ProgressBar) for c in configured
         ):
             callbacks = [*callbacks, RichProgressBar()]
+        config["plugins"] = _with_atomic_checkpoints(config.get("plugins"), config.get("strategy"))
         return super()._instantiate_trainer(config, callbacks)
 
     def before_instantiate_classes(self) -> None:
@@ -160,6 +161,18 @@ class GenFWCLI(LightningCLI):
     def after_predict(self) -> None:
         if self.trainer.is_global_zero:
             print(f"genfw: samples written to {self._output_dir.resolve()}")
+
+
+def _with_atomic_checkpoints(plugins: Any, strategy: Any) -> Any:
+    """Trainer plugins with :class:`AtomicCheckpointIO` added, unless a checkpoint writer is already chosen."""
+    from lightning_fabric.plugins import CheckpointIO
+
+    from gen_framework.checkpoint_io import AtomicCheckpointIO
+
+    listed = [] if plugins is None else list(plugins) if isinstance(plugins, list | tuple) else [plugins]
+    if any(isinstance(p, CheckpointIO) for p in listed) or getattr(strategy, "_checkpoint_io", None) is not None:
+        return plugins
+    return [*listed, AtomicCheckpointIO()]
 
 
 def _import_class(class_path: str) -> type:
