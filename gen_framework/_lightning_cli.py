@@ -12,6 +12,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from gen_framework.callbacks.evaluation import Evaluation
 from gen_framework.callbacks.preemption import Preemption
+from gen_framework.callbacks.training_health import TrainingHealth
 from gen_framework.errors import ConfigError
 from gen_framework.families.base import GenerativeModule
 from gen_framework.registry import registry
@@ -62,6 +63,8 @@ class GenFWCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(Preemption, "preemption")
+        # NaN/Inf losses stop the run with a clear error (or roll back); --training_health.on_nonfinite off.
+        parser.add_lightning_class_args(TrainingHealth, "training_health")
         # Metrics for `genfw test`/`validate`, and during fit when --evaluation.every_n_steps is set.
         parser.add_lightning_class_args(Evaluation, "evaluation")
         parser.set_defaults({"checkpoint.save_last": True})

@@ -26,3 +26,7 @@ class CheckpointError(GenFrameworkError):
 
 class PluginError(GenFrameworkError):
     """A plugin that is unknown, broken, incompatible or registered twice."""
+
+
+class TrainingError(GenFrameworkError, RuntimeError):
+    """Training that cannot go on: a loss that became NaN or infinite, with the step and the remedies."""

@@ -100,3 +100,43 @@ class ToyLM(AutoregressiveModule):
             logits = self.head(self.tok(tokens) + self.prev(previous))
         cache["last"] = tokens[:, -1:]
         return logits
+
+
+class NonFiniteVAE(ToyVAE):
+    """A ToyVAE whose training loss is NaN at global steps ``nan_at`` .. ``nan_at + nan_count - 1``."""
+
+    def __init__(self, nan_at: int = 3, nan_count: int = 1, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.nan_at, self.nan_count = nan_at, nan_count
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mean, log_var = super().encode(x)
+        if self._trainer is not None and self.trainer.training and 0 <= self.global_step - self.nan_at < self.nan_count:
+            mean = mean * float("nan")
+        return mean, log_var
+
+
+class NonFiniteGAN(ToyImageGAN):
+    """A ToyImageGAN whose discriminator loss is NaN at global step ``nan_at`` (once)."""
+
+    def __init__(self, nan_at: int = 3, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.nan_at = nan_at
+
+    def discriminator_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        loss = super().discriminator_loss(real_logits, fake_logits)
+        return loss * float("nan") if self.trainer.training and self.global_step == self.nan_at else loss
+
+
+class ConstantGAN(ToyImageGAN):
+    """A collapsed GAN: every latent gives the same image, as under complete mode collapse."""
+
+    def generate(self, latent: Tensor, *, truncation_psi: float = 1.0) -> Tensor:
+        return super().generate(torch.zeros_like(latent), truncation_psi=truncation_psi)
+
+
+class BlindVAE(ToyVAE):
+    """A collapsed VAE: the encoder never sees the input, so no latent unit carries information."""
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return super().encode(torch.zeros_like(x))
