@@ -47,9 +47,11 @@ def sample_diversity(fake: Tensor, real: Tensor) -> Tensor:
     """Mean pairwise distance of generated samples divided by that of real samples (same shapes ``(B, ...)``).
 
     About 1 when generated samples are as spread as the data, near 0 under mode collapse. The ratio makes it
-    comparable across datasets and image sizes.
+    comparable across datasets and image sizes; a small constant in both distances keeps it finite (1 when
+    both batches are constant).
     """
-    return mean_pairwise_distance(fake) / mean_pairwise_distance(real).clamp_min(torch.finfo(torch.float32).tiny)
+    eps = 1e-8
+    return (mean_pairwise_distance(fake) + eps) / (mean_pairwise_distance(real) + eps)
 
 
 def active_units(posterior_mean_variance: Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) -> Tensor:
