@@ -51,7 +51,8 @@ class AdversarialModule(GenerativeModule):
             penalty ``gp_weight``) or ``least_squares``.
         gp_weight: Weight of the WGAN-GP gradient penalty (used with ``loss="wasserstein"``).
         r1_gamma: Weight γ of the R1 penalty γ/2·E‖∇D(x)‖² on real images; 0 disables it.
-        r1_interval: Apply R1 every this many discriminator updates, scaled by the interval (lazy R1).
+        r1_interval: Apply R1 every this many discriminator updates, scaled by the interval (lazy R1; Adam is
+            corrected for it, see :meth:`configure_optimizers`).
         grad_clip_g: Clip the generator's gradient norm to this value; ``None`` disables clipping.
         grad_clip_d: Clip the discriminator's gradient norm to this value; ``None`` disables clipping.
         ema_decay: Decay of the generator EMA used for sampling; ``None`` disables it.
@@ -106,11 +107,19 @@ class AdversarialModule(GenerativeModule):
         """Called for every generator input: ``num`` latents ``(num, latent_dim)`` from N(0, I)."""
         return torch.randn(num, self.latent_dim, device=self.device, generator=generator)
 
-    def generate(self, latent: Tensor, *, truncation_psi: float = 1.0) -> Tensor:
+    def generate(
+        self, latent: Tensor, *, truncation_psi: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         """Called wherever images are generated: latents → images ``(B, C, H, W)`` in [-1, 1].
 
         The default applies :meth:`truncate` then ``self.generator``; StyleGAN-like models override it to
         truncate in their intermediate latent space.
+
+        Args:
+            latent: What :meth:`sample_latent` returned, e.g. ``(B, Z)``.
+            truncation_psi: Truncation ψ (1: none).
+            generator: Source of any randomness the network draws besides the latent (noise inputs): seeded
+                sampling passes its own, so samples depend only on the seed. ``None`` uses the global RNG.
         """
         return self.generator(self.truncate(latent, truncation_psi))
 
@@ -158,9 +167,21 @@ class AdversarialModule(GenerativeModule):
 
     # ------------------------------------------------------------- the loop
 
+    def lazy_regularization_intervals(self) -> tuple[int, int]:
+        """Called when the optimisers are built: how often (generator, discriminator) regularisers apply.
+
+        1 means every update or none. The default gives the discriminator's ``r1_interval`` when R1 is on; a
+        plugin with a lazy generator regulariser (path length) returns its interval for the generator.
+        """
+        return 1, (self.r1_interval if self.r1_gamma > 0 else 1)
+
     def configure_optimizers(self) -> Any:
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr_g, betas=self.betas_g)
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=self.betas_d)
+        """Adam per player. A player regularised lazily every k updates gets its learning rate multiplied by
+        c = k / (k + 1) and its betas raised to the power c (StyleGAN2, Karras et al. 2020, appendix B), so its
+        optimiser behaves as if the regulariser had its own updates."""
+        interval_g, interval_d = self.lazy_regularization_intervals()
+        opt_g = torch.optim.Adam(self.generator.parameters(), **_lazy_adam(self.lr_g, self.betas_g, interval_g))
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), **_lazy_adam(self.lr_d, self.betas_d, interval_d))
         return [opt_g, opt_d]
 
     @final
@@ -305,7 +326,7 @@ class AdversarialModule(GenerativeModule):
             truncation_psi: Truncation ψ; 1 samples the full distribution, smaller trades variety for fidelity.
         """
         latent = self.sample_latent(num_samples, generator=generator)
-        return self.generate(latent, truncation_psi=truncation_psi).clamp(-1.0, 1.0)
+        return self.generate(latent, truncation_psi=truncation_psi, generator=generator).clamp(-1.0, 1.0)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._evaluate(batch, "val")
@@ -345,6 +366,14 @@ def _flat(logits: Tensor) -> Tensor:
 
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _lazy_adam(lr: float, betas: tuple[float, float], interval: int) -> dict[str, Any]:
+    """Adam's ``lr`` and ``betas`` corrected for a regulariser applied every ``interval`` updates."""
+    if interval <= 1:
+        return {"lr": lr, "betas": tuple(betas)}
+    ratio = interval / (interval + 1)
+    return {"lr": lr * ratio, "betas": (betas[0] ** ratio, betas[1] ** ratio)}
 
 
 def _no_closure() -> None:

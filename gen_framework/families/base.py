@@ -162,12 +162,29 @@ class GenerativeModule(pl.LightningModule):
             copy.requires_grad_(False)
             averaged[name] = copy
         self.ema = averaged
+        self._ema_decay_in_use = self.ema_decay
+
+    def ema_decay_at(self, step: int) -> float:
+        """Called at each EMA update with the optimiser steps taken so far (this one included): its decay.
+
+        The default is ``ema_decay`` throughout. Override to warm the average up, e.g. a smaller decay while
+        early weights are still poor (StyleGAN's EMA ramp-up); the value must lie in ``[0, 1)``.
+        """
+        assert self.ema_decay is not None
+        return self.ema_decay
 
     @final
     def update_ema(self) -> None:
         """Fold the current weights into the EMA; the family bases call it after each optimiser update."""
         if self.ema is None:
             return
+        decay = self.ema_decay_at(self.global_step)
+        if decay != self._ema_decay_in_use:
+            if not 0.0 <= decay < 1.0:
+                raise ConfigError(f"{type(self).__name__}.ema_decay_at({self.global_step}) gave {decay}; need [0, 1)")
+            for averaged in self.ema.values():
+                averaged.multi_avg_fn = get_ema_multi_avg_fn(decay)
+            self._ema_decay_in_use = decay
         for name, averaged in self.ema.items():
             averaged.update_parameters(getattr(self, name))
 

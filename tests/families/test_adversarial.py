@@ -109,6 +109,43 @@ def test_ema_survives_a_checkpoint_round_trip(tmp_path):
     assert any(not torch.equal(live[k], v) for k, v in model.ema["generator"].module.state_dict().items())
 
 
+def test_seeded_sampling_hands_its_generator_to_generate():
+    seen = []
+
+    class NoisyGAN(ToyImageGAN):
+        def generate(self, latent, *, truncation_psi=1.0, generator=None):
+            seen.append(generator)
+            noise = torch.rand(latent.shape, generator=generator)  # a noise input besides the latent
+            return super().generate(latent + noise, truncation_psi=truncation_psi)
+
+    model = NoisyGAN()
+    assert torch.equal(model.sample(3, seed=5), model.sample(3, seed=5)), "noise drawn from the seed too"
+    assert all(isinstance(g, torch.Generator) for g in seen)
+
+
+def test_ema_decay_hook_sets_the_decay_of_each_update():
+    class WarmedUp(ToyImageGAN):
+        def ema_decay_at(self, step):
+            return 0.0 if step <= 2 else super().ema_decay_at(step)
+
+    model = WarmedUp(ema_decay=0.9)
+    trainer = pl.Trainer(max_steps=2, **trainer_kwargs())
+    trainer.fit(model, DataLoader(TensorDataset(torch.rand(32, 1, 8, 8) * 2 - 1), batch_size=8))
+    for key, value in model.ema["generator"].module.state_dict().items():
+        # decay 0 copies the live weights: after two such updates the average equals the generator
+        assert torch.equal(value, model.generator.state_dict()[key]), key
+    assert model.ema_decay_at(5) == 0.9
+
+
+def test_lazy_r1_corrects_the_discriminators_adam():
+    lazy = ToyImageGAN(lr_d=1e-3, betas_d=(0.5, 0.99), r1_gamma=1.0, r1_interval=4)
+    _, opt_d = lazy.configure_optimizers()
+    assert opt_d.param_groups[0]["lr"] == pytest.approx(1e-3 * 4 / 5)
+    assert opt_d.param_groups[0]["betas"] == pytest.approx((0.5 ** 0.8, 0.99 ** 0.8))
+    opt_g, opt_d = ToyImageGAN(lr_d=1e-3, r1_gamma=1.0, r1_interval=1).configure_optimizers()
+    assert opt_d.param_groups[0]["lr"] == 1e-3 and opt_g.param_groups[0]["lr"] == 2e-4
+
+
 def test_invalid_options_are_refused_with_their_names():
     with pytest.raises(ConfigError, match="d_steps"):
         ToyGAN(d_steps=0)

@@ -6,16 +6,16 @@ outputs), the residual discriminator with a minibatch standard-deviation layer, 
 plugs both into :class:`~gen_framework.families.AdversarialModule`.
 
 The adversarial family base owns the training loop: the non-saturating logistic loss, lazy R1 (``r1_gamma``,
-``r1_interval``) and the generator EMA (``ema_decay``). This module adds what is StyleGAN's own: the mapping
-into W, truncation toward the tracked mean of w, style-mixing regularisation, noise inputs and the optional
-path-length regulariser.
+``r1_interval``) with Adam corrected for lazy regularisation, and the generator EMA (``ema_decay``). This module
+adds what is StyleGAN's own through the base's hooks: the mapping into W and truncation toward the tracked mean
+of w (``generate``, ``truncate``), noise inputs drawn from the sampling generator, style-mixing regularisation,
+the optional path-length regulariser (``generator_regularizer``, ``lazy_regularization_intervals``) and the EMA
+ramp-up (``ema_decay_at``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -455,6 +455,8 @@ class StyleGANLite(AdversarialModule):
         r1_gamma: R1 weight γ on real images.
         r1_interval: Lazy R1: every this many discriminator updates.
         ema_decay: Decay of the generator EMA used for sampling; ``None`` disables it.
+        ema_rampup: EMA ramp-up (StyleGAN2): the average's half-life, counted in images, is at most this
+            fraction of the images seen so far, so early poor weights are forgotten quickly; ``None`` disables it.
         **kwargs: Further :class:`~gen_framework.families.AdversarialModule` options (``loss``, ``d_steps``, ...).
     """
 
@@ -483,6 +485,7 @@ class StyleGANLite(AdversarialModule):
         r1_gamma: float = 1.0,
         r1_interval: int = 16,
         ema_decay: float | None = 0.995,
+        ema_rampup: float | None = 0.05,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -502,6 +505,8 @@ class StyleGANLite(AdversarialModule):
                 raise ConfigError(f"StyleGANLite: {name} must be >= 1, got {value}")
         if not 0.0 <= style_mixing_prob <= 1.0:
             raise ConfigError(f"StyleGANLite: style_mixing_prob must be in [0, 1], got {style_mixing_prob}")
+        if ema_rampup is not None and ema_rampup <= 0:
+            raise ConfigError(f"StyleGANLite: ema_rampup must be > 0 or null, got {ema_rampup}")
         if mapping_lr_multiplier <= 0 or pl_weight < 0 or not 0.0 <= w_avg_beta < 1.0:
             raise ConfigError(
                 "StyleGANLite: mapping_lr_multiplier must be > 0, pl_weight >= 0 and w_avg_beta in [0, 1); got "
@@ -519,8 +524,7 @@ class StyleGANLite(AdversarialModule):
             SynthesisNetwork(w_dim, image_size, channels, channel_base, channel_max, fused=fused_modconv),
         )
         self.discriminator = Discriminator(image_size, channels, channel_base, channel_max, mbstd_group_size)
-        # Set only while generate_samples runs, so seeded sampling draws the noise inputs from its generator.
-        self._noise_generator: torch.Generator | None = None
+        self.ema_rampup = ema_rampup
 
     # ------------------------------------------------------------- data
 
@@ -542,41 +546,44 @@ class StyleGANLite(AdversarialModule):
         """How many w vectors the synthesis network reads: ``2 · log2(image_size) - 2``."""
         return self.generator.num_ws
 
-    def generate(self, latent: Tensor, *, truncation_psi: float = 1.0) -> Tensor:
+    def generate(
+        self, latent: Tensor, *, truncation_psi: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         """Called wherever images are generated: z ``(B, Z)`` → w → truncation in W → images ``(B, C, S, S)``.
 
         In training mode the batch's mean w is folded into ``w_avg`` and style mixing is applied with
-        probability ``style_mixing_prob``; noise comes from the global RNG, or from the sampling generator
-        inside :meth:`generate_samples`.
+        probability ``style_mixing_prob``; the noise inputs are drawn from ``generator`` (seeded sampling) or
+        the global RNG.
         """
         mapping = self.generator.mapping
         ws = self.truncate(mapping(latent, self.num_ws, update_w_avg=self.training), truncation_psi)
         if self.training and self.style_mixing_prob > 0:
             ws = self._mix_styles(latent, ws)
-        return self.generator.synthesis(ws, noise_generator=self._noise_generator)
+        return self.generator.synthesis(ws, noise_generator=generator)
 
     def truncate(self, latent: Tensor, psi: float) -> Tensor:
         """Called by :meth:`generate`: pull ws ``(B, L, w_dim)`` toward the tracked mean w (ψ=0: the mean)."""
         return self.generator.mapping.truncate(latent, psi)
 
-    def generate_samples(
-        self, num_samples: int, *, generator: torch.Generator, truncation_psi: float = 1.0
-    ) -> Tensor:
-        """Images ``(N, C, S, S)`` in [-1, 1]; latents and noise inputs are drawn from ``generator``.
+    def ema_decay_at(self, step: int) -> float:
+        """Called before each EMA update: ``ema_decay``, lowered early on by the ramp-up (``ema_rampup``).
 
-        Args:
-            truncation_psi: Truncation ψ in W; 1 samples the full distribution, 0 gives the mean image.
+        StyleGAN2 keeps the average's half-life at most ``ema_rampup`` times the images seen so far:
+        decay = 0.5 ** (1 / min(h, ema_rampup · step)), with h the half-life in steps that ``ema_decay``
+        gives.
         """
-        with self._noise_from(generator):
-            return super().generate_samples(num_samples, generator=generator, truncation_psi=truncation_psi)
+        decay = super().ema_decay_at(step)
+        if self.ema_rampup is None:
+            return decay
+        # Half-lives in optimiser steps: the batch size cancels out of StyleGAN2's images-based formula.
+        half_life = math.log(0.5) / math.log(decay)
+        return 0.5 ** (1.0 / min(half_life, self.ema_rampup * max(step, 1)))
 
-    @contextlib.contextmanager
-    def _noise_from(self, generator: torch.Generator | None) -> Iterator[None]:
-        self._noise_generator = generator
-        try:
-            yield
-        finally:
-            self._noise_generator = None
+    def lazy_regularization_intervals(self) -> tuple[int, int]:
+        """The path-length regulariser's interval for the generator (when on) and lazy R1's for the
+        discriminator, so the base corrects Adam for both."""
+        _, interval_d = super().lazy_regularization_intervals()
+        return (self.pl_interval if self.pl_weight > 0 else 1), interval_d
 
     def _mix_styles(self, latent: Tensor, ws: Tensor) -> Tensor:
         """Style-mixing regularisation: with probability ``style_mixing_prob`` a sample's layers from a random

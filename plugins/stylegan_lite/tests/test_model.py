@@ -187,7 +187,6 @@ def test_seeded_sampling_is_deterministic_noise_included():
         one = model.generator(z, noise_generator=torch.Generator().manual_seed(1))
         two = model.generator(z, noise_generator=torch.Generator().manual_seed(2))
     assert (one - two).abs().amax() > 1e-3
-    assert model._noise_generator is None, "the sampling generator is only used within sample()"
 
 
 def test_style_mixing_changes_the_output():
@@ -263,3 +262,22 @@ def test_path_length_regularizer_is_lazy_and_differentiable():
     assert model.generator.synthesis.const.grad is not None
     assert model.generator.pl_mean > 0
     assert tiny(pl_weight=0.0).generator_regularizer(latent, latent) is None
+
+
+def test_ema_ramps_up_to_the_configured_decay():
+    model = tiny(ema_decay=0.99, ema_rampup=0.05)
+    decays = [model.ema_decay_at(step) for step in (0, 10, 100, 1000, 10_000)]
+    assert decays == sorted(decays) and decays[0] < 0.01, "early weights are forgotten fast"
+    assert decays[-1] == pytest.approx(0.99), "the ramp ends at ema_decay"
+    assert tiny(ema_decay=0.99, ema_rampup=None).ema_decay_at(0) == 0.99
+
+
+def test_adam_is_corrected_for_both_lazy_regularisers():
+    model = tiny(lr_g=2e-3, lr_d=2e-3, betas_g=(0.0, 0.99), betas_d=(0.0, 0.99), r1_gamma=1.0, r1_interval=16,
+                 pl_weight=2.0, pl_interval=4)
+    opt_g, opt_d = model.configure_optimizers()
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(2e-3 * 4 / 5)
+    assert opt_d.param_groups[0]["lr"] == pytest.approx(2e-3 * 16 / 17)
+    assert opt_d.param_groups[0]["betas"][1] == pytest.approx(0.99 ** (16 / 17))
+    plain_g, _ = tiny(lr_g=2e-3, pl_weight=0.0).configure_optimizers()
+    assert plain_g.param_groups[0]["lr"] == pytest.approx(2e-3), "no lazy regulariser, no correction"
