@@ -4,7 +4,9 @@ Real ``python -m gen_framework fit`` processes train a toy VAE whose weights are
 checkpoint with the Adam state) that a good share of the wall time goes into writing checkpoints. Each is
 killed with SIGKILL, either the moment a checkpoint's temporary file appears (so mid-write) or at a random
 moment; then ``last.ckpt`` must load with the framework's ``weights_only`` reader, must lag the killed run's
-progress by at most one checkpoint interval, and ``genfw fit --ckpt_path last`` must resume from it.
+progress by at most one checkpoint interval, and ``genfw fit --ckpt_path last`` must resume from it. The slow
+variant kills six runs in a row, each resumed from the last one's ``last.ckpt``. The kill moments are random;
+``SIGKILL_TEST_SEED`` repeats a failing run's moments as closely as timing allows.
 """
 
 from __future__ import annotations
@@ -43,18 +45,18 @@ def fit_args(root: Path, max_steps: int, *, interval: int = INTERVAL, resume: bo
     ]
 
 
-def start(root: Path) -> subprocess.Popen:
+def start(root: Path, *, resume: bool = False) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "gen_framework", *fit_args(root, 100_000)],
+        [sys.executable, "-m", "gen_framework", *fit_args(root, 100_000, resume=resume)],
         cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 
 
-def kill_when(process: subprocess.Popen, root: Path, *, mid_write: bool, rng: random.Random) -> dict:
-    """SIGKILL ``process`` once a checkpoint exists: as soon as a temporary file shows up, or at a random moment."""
-    directory = root / "run" / "version_0" / "checkpoints"
+def kill_when(process: subprocess.Popen, directory: Path, *, mid_write: bool, rng: random.Random) -> list[str]:
+    """SIGKILL ``process`` once ``directory`` holds a last.ckpt: as soon as a temporary file shows up (mid-write),
+    or at a random moment; returns the temporary files seen at the kill."""
     deadline = time.monotonic() + 90
     while not (directory / "last.ckpt").exists():
         if process.poll() is not None:
@@ -76,19 +78,33 @@ def kill_when(process: subprocess.Popen, root: Path, *, mid_write: bool, rng: ra
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
-    return {"temporaries": temporaries, "directory": directory}
+    return temporaries
 
 
-def progress(root: Path) -> int:
-    """Training steps the killed run finished, from its per-step CSV log (a lower bound)."""
-    with open(root / "run" / "version_0" / "metrics.csv", newline="") as handle:
+def progress(log_dir: Path) -> tuple[int, int]:
+    """The step a run started from and the steps it had finished when killed (a lower bound), from its CSV log."""
+    with open(log_dir / "metrics.csv", newline="") as handle:
         steps = [int(row["step"]) for row in csv.DictReader(handle) if row.get("train/loss")]
     # The logged step counts the batches before the one logged.
-    return max(steps) + 1
+    return min(steps), max(steps) + 1
+
+
+def check_killed_run(log_dir: Path, context: str) -> int:
+    """The killed run left a loadable last.ckpt at most one interval behind; returns its step."""
+    directory = log_dir / "checkpoints"
+    saved_step = read_checkpoint(directory / "last.ckpt")["global_step"]
+    _, done = progress(log_dir)
+    assert saved_step % INTERVAL == 0 and saved_step >= INTERVAL, context
+    assert done - saved_step <= INTERVAL, f"{context}: killed at step {done}, last.ckpt at {saved_step}"
+    # Every complete checkpoint file left behind loads; only hidden temporaries may be partial.
+    for path in directory.glob("*.ckpt"):
+        read_checkpoint(path)
+    return saved_step
 
 
 def test_sigkill_mid_checkpoint_and_at_random_leaves_a_loadable_last_ckpt_and_resumes(tmp_path):
-    rng = random.Random(int(os.environ.get("SIGKILL_TEST_SEED", time.time_ns())))
+    seed = int(os.environ.get("SIGKILL_TEST_SEED", time.time_ns() % 2**32))
+    rng = random.Random(seed)
     cases = {"mid_write": True, "random": False}
     roots = {name: tmp_path / name for name in cases}
     for root in roots.values():
@@ -96,26 +112,39 @@ def test_sigkill_mid_checkpoint_and_at_random_leaves_a_loadable_last_ckpt_and_re
     # Both processes start together: their start-up (imports) is most of the cost.
     processes = {name: start(roots[name]) for name in cases}
     try:
-        kills = {name: kill_when(processes[name], roots[name], mid_write=cases[name], rng=rng) for name in cases}
+        seen = {name: kill_when(processes[name], roots[name] / "run" / "version_0" / "checkpoints",
+                                mid_write=cases[name], rng=rng) for name in cases}
     finally:
         for process in processes.values():
             if process.poll() is None:
                 process.kill()
                 process.wait()
 
-    assert kills["mid_write"]["temporaries"], "the kill was meant to land while a checkpoint was being written"
+    assert seen["mid_write"], f"the kill was meant to land while a checkpoint was being written (seed {seed})"
     for name, root in roots.items():
-        directory = kills[name]["directory"]
-        checkpoint = read_checkpoint(directory / "last.ckpt")
-        saved_step = checkpoint["global_step"]
-        done = progress(root)
-        assert saved_step % INTERVAL == 0 and saved_step >= INTERVAL
-        assert done - saved_step <= INTERVAL, f"{name}: killed at step {done}, last.ckpt at {saved_step}"
-        # Every complete checkpoint file left behind loads; only hidden temporaries may be partial.
-        for path in directory.glob("*.ckpt"):
-            read_checkpoint(path)
-
+        saved_step = check_killed_run(root / "run" / "version_0", f"{name}, SIGKILL_TEST_SEED={seed}")
         assert main(fit_args(root, saved_step + 2, interval=1, resume=True)) == 0
-        resumed = sorted((root / "run").glob("version_*/checkpoints/last.ckpt"))[-1]
-        assert resumed.parent != directory, "the resumed run writes its own directory"
-        assert read_checkpoint(resumed)["global_step"] == saved_step + 2
+        resumed = root / "run" / "version_1"
+        first, _ = progress(resumed)
+        assert first == saved_step, "the resumed run goes on from last.ckpt"
+        assert read_checkpoint(resumed / "checkpoints" / "last.ckpt")["global_step"] == saved_step + 2
+
+
+@pytest.mark.slow
+def test_killing_resumed_runs_again_and_again_loses_at_most_one_interval_each_time(tmp_path):
+    seed = int(os.environ.get("SIGKILL_TEST_SEED", time.time_ns() % 2**32))
+    rng = random.Random(seed)
+    previous = 0
+    for cycle in range(6):
+        process = start(tmp_path, resume=cycle > 0)
+        log_dir = tmp_path / "run" / f"version_{cycle}"
+        try:
+            kill_when(process, log_dir / "checkpoints", mid_write=cycle % 2 == 0, rng=rng)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        context = f"cycle {cycle}, SIGKILL_TEST_SEED={seed}"
+        first, _ = progress(log_dir)
+        assert first == previous, f"{context}: resumed from step {first}, the previous last.ckpt was at {previous}"
+        previous = check_killed_run(log_dir, context)
