@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
 
-from jsonargparse import set_parsing_settings
+from jsonargparse import ArgumentError, set_parsing_settings
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from gen_framework._parse_errors import class_aliases, describe_interpolation_error, describe_parse_error
+from gen_framework._preflight import check_finite, check_output_dirs
 from gen_framework.callbacks.evaluation import Evaluation
 from gen_framework.callbacks.preemption import Preemption
 from gen_framework.callbacks.training_health import TrainingHealth
-from gen_framework.errors import ConfigError
+from gen_framework.errors import CheckpointError, ConfigError, GenFrameworkError
 from gen_framework.families.base import GenerativeModule
 from gen_framework.registry import registry
 
@@ -58,7 +61,25 @@ class GenFWCLI(LightningCLI):
         parser = super().init_parser(**kwargs)
         # Errors print the message and one usage line, not the usage of every option (that is --help).
         parser.format_usage = lambda: "usage: genfw SUBCOMMAND [options]   (genfw SUBCOMMAND --help lists them)\n"
+        # A parse error raises instead of printing usage and exiting; parse_arguments turns it into a ConfigError.
+        parser.exit_on_error = False
         return parser
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        from omegaconf.errors import OmegaConfBaseException
+
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            subcommand = args[0] if isinstance(args, list) and args else None
+            raise ConfigError(self._describe(err, subcommand)) from err
+        except OmegaConfBaseException as err:
+            raise ConfigError(describe_interpolation_error(err)) from err
+
+    def _describe(self, err: ArgumentError, subcommand: str | None) -> str:
+        sub_parser = self._subcommand_parsers.get(subcommand) if subcommand else None
+        options = list(getattr(sub_parser, "_option_string_actions", {}))
+        return describe_parse_error(err.message, options, class_aliases())
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -94,7 +115,21 @@ class GenFWCLI(LightningCLI):
         }
         class_path = f"{self._ckpt_class.__module__}.{self._ckpt_class.__qualname__}"
         update = {subcommand: {"model": {"class_path": class_path, "init_args": hparams}}}
-        self.config = self.parser.parse_object(update, self.config)
+        try:
+            self.config = self.parser.parse_object(update, self.config)
+        except ArgumentError as err:
+            raise CheckpointError(
+                f"the hyperparameters stored in the checkpoint do not fit {self._ckpt_class.__name__}: "
+                f"{self._describe(err, subcommand)}"
+            ) from err
+
+    def _set_seed(self) -> None:
+        # Lightning's default seeds with PL_GLOBAL_SEED or 0 and warns "No seed found" on every run; same seed,
+        # without the warning.
+        subcommand_config = self.config[self.config.subcommand] if self.config.get("subcommand") else self.config
+        if subcommand_config.get("seed_everything") is True and "PL_GLOBAL_SEED" not in os.environ:
+            subcommand_config["seed_everything"] = 0
+        super()._set_seed()
 
     # ---------------------------------------------------------- instantiation
 
@@ -109,8 +144,31 @@ class GenFWCLI(LightningCLI):
         config["plugins"] = _with_atomic_checkpoints(config.get("plugins"), config.get("strategy"))
         return super()._instantiate_trainer(config, callbacks)
 
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+        callbacks = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
+        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        if config.get("enable_checkpointing") is False:
+            # the checkpoint callback genfw always adds would make Trainer refuse enable_checkpointing=False
+            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        try:
+            return self._instantiate_trainer(config, callbacks)
+        except GenFrameworkError:
+            raise
+        # Trainer(...) only checks its options here; an unavailable accelerator raises ImportError.
+        except (MisconfigurationException, ValueError, ImportError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(f"trainer: {first}") from err
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.config.subcommand]
+        check_finite(config)
+        check_output_dirs(self.config.subcommand, config)
+        if self.config.subcommand == "predict":
+            for name in ("num_samples", "batch_size"):
+                if config[name] < 1:
+                    raise ConfigError(f"--{name} must be >= 1, got {config[name]}")
         logger = config.trainer.get("logger")
         init_args = getattr(logger, "init_args", None)
         if init_args is not None and getattr(init_args, "name", None) == DEFAULT_LOGGER_NAME:
@@ -124,12 +182,28 @@ class GenFWCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._require_data("fit")
+        self._check_data("fit")
 
     def before_validate(self) -> None:
         self._require_data("validate")
+        self._check_data("validate")
 
     def before_test(self) -> None:
         self._require_data("test")
+        self._check_data("test")
+
+    def _check_data(self, stage: str) -> None:
+        """Loads the data and lets the model check that it fits, as Lightning's setup would, but before the
+        Trainer creates log files: a missing file or a model that does not fit its data leaves nothing behind."""
+        from pytorch_lightning.utilities.model_helpers import is_overridden
+
+        from gen_framework.data import GenerativeDataModule
+
+        datamodule = self.datamodule
+        # a datamodule that downloads in prepare_data must be left to Lightning (rank 0 first)
+        if isinstance(datamodule, GenerativeDataModule) and not is_overridden("prepare_data", datamodule):
+            datamodule.setup(stage)
+            self.model.adopt_data_spec(datamodule.data_spec())
 
     def _require_data(self, subcommand: str) -> None:
         if self.datamodule is None:

@@ -7,8 +7,8 @@ arbitrary objects (and so could run code) is refused before anything in it is ex
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
+import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,20 +32,43 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint file at {path}")
+        what = "a directory" if path.is_dir() else "no such file"
+        raise CheckpointError(f"no checkpoint file at {path} ({what})")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes), not a checkpoint")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(
-            f"refused to load {path}: it contains objects other than tensors and plain data, and loading them "
-            f"could run code ({first_line}). Only load checkpoints you trust, written by gen-framework"
-        ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt): {err}") from err
+        with warnings.catch_warnings():
+            # a pickle that is not torch.save's format makes torch warn about its protocol before refusing it
+            warnings.filterwarnings("ignore", message=".*pickle protocol.*")
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    # weights_only loading runs no code, so a failure of any type means bytes it cannot or will not read
+    except Exception as err:  # noqa: BLE001
+        unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        if unsafe is not None:
+            raise CheckpointError(
+                f"refused to load {path}: its pickle asks for {unsafe.group(1)!r}, not just tensors and plain data, "
+                "and loading it could run code. Only load checkpoints you trust, written by gen-framework"
+            ) from err
+        with path.open("rb") as file:
+            is_zip = file.read(4) == b"PK\x03\x04"
+        if not is_zip:
+            raise CheckpointError(
+                f"{path} is not a checkpoint written by torch.save (not a zip archive); it was not read as a plain "
+                "pickle, since loading that could run code"
+            ) from err
+        problem = _first_sentence(err)
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt): {problem}") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict)")
     return checkpoint
+
+
+def _first_sentence(err: BaseException) -> str:
+    """The first sentence of an error message (torch appends paragraphs of advice), or the error's type."""
+    text = " ".join(str(err).split())
+    if not text:
+        return f"{type(err).__name__} while reading"
+    return re.split(r"(?<=[a-z)])\. ", text, maxsplit=1)[0].rstrip(".")
 
 
 def checkpoint_class(checkpoint: dict[str, Any], *, source: str) -> type[GenerativeModule]:

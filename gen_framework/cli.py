@@ -175,6 +175,9 @@ def resolve_data_name(value: str) -> str:
 
 
 def _config_files(args: list[str]) -> list[Path]:
+    """The ``--config`` files in ``args``, each checked to be a readable YAML mapping of sections."""
+    from gen_framework._preflight import read_config
+
     files = []
     for i, arg in enumerate(args):
         if arg in ("-c", "--config") and i + 1 < len(args):
@@ -184,23 +187,17 @@ def _config_files(args: list[str]) -> list[Path]:
     for path in files:
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
+        read_config(path)
     return files
 
 
 def _config_section(files: list[Path], key: str) -> Any:
     """The value of top-level ``key`` in the last config file that sets it (plain YAML read, no eval)."""
-    import yaml
+    from gen_framework._preflight import read_config
 
     value = None
     for path in files:
-        try:
-            content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"config file {path} is not UTF-8 text: {err}") from err
-        if not isinstance(content, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of sections (trainer, model, data)")
+        content = read_config(path)
         if key in content:
             value = content[key]
     return value

@@ -215,6 +215,9 @@ class TextFile(TextDataModule):
 
     def load_text(self) -> str:
         parts = [read_utf8(path, "TextFile") for path in self.files]
+        if not any(parts):
+            names = ", ".join(str(path) for path in self.files)
+            raise DataError(f"TextFile: the text file(s) {names} hold no text; give at least one non-empty file")
         return "".join(part if part.endswith("\n") or not part else part + "\n" for part in parts)
 
 

@@ -219,7 +219,8 @@ class GPTMini(AutoregressiveModule):
         self._require_network()
         if tokens.shape[1] > self.block_size:
             raise ConfigError(
-                f"GPTMini: a sequence of {tokens.shape[1]} tokens is longer than block_size={self.block_size}"
+                f"GPTMini: a sequence of {tokens.shape[1]} tokens is longer than block_size={self.block_size}; "
+                f"set the model's block_size to at least {tokens.shape[1]} (the data's block_size) or lower the data's"
             )
         if self.compile_network and self.training:
             if self._compiled_logits is None:
