@@ -134,13 +134,15 @@ class GenFWCLI(LightningCLI):
     # ---------------------------------------------------------- instantiation
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
-        from pytorch_lightning.callbacks import ProgressBar, RichProgressBar
+        from pytorch_lightning.callbacks import ProgressBar as LightningProgressBar
+
+        from gen_framework.callbacks.progress import ProgressBar
 
         configured = list(config.get("callbacks") or []) + list(callbacks)
         if config.get("enable_progress_bar", True) is not False and not any(
-            isinstance(c, ProgressBar) for c in configured
+            isinstance(c, LightningProgressBar) for c in configured
         ):
-            callbacks = [*callbacks, RichProgressBar()]
+            callbacks = [*callbacks, ProgressBar()]
         config["plugins"] = _with_atomic_checkpoints(config.get("plugins"), config.get("strategy"))
         return super()._instantiate_trainer(config, callbacks)
 
