@@ -117,7 +117,7 @@ def _import(class_path: str) -> type | None:
     module, _, name = class_path.rpartition(".")
     try:
         found = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
+    except (ImportError, AttributeError, ValueError, TypeError):
         return None
     return found if isinstance(found, type) else None
 
@@ -165,11 +165,11 @@ def _closest(word: str, choices: Collection[str]) -> list[str]:
     return difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
 
 
-def _suggest(word: str, choices: Collection[str], *, list_all: bool = True) -> str:
+def _suggest(word: str, choices: Collection[str]) -> str:
     close = _closest(word, choices)
     if close:
         return f"; did you mean {' or '.join(close)}?"
-    return f"; accepted: {', '.join(sorted(choices))}" if list_all and choices else ""
+    return f"; accepted: {', '.join(sorted(choices))}" if choices else ""
 
 
 def _describe_leaf(leaf: _Leaf, key_aliases: dict[str, dict[str, str]]) -> str:

@@ -52,13 +52,18 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(
                 f"unknown subcommand {args[0]!r}; choose one of {', '.join(SUBCOMMANDS)}, plugins, new-plugin"
             )
+        for arg in args:
+            if "\x00" in arg:
+                raise ConfigError(f"argument {arg!r} contains a NUL character")
         run_lightning_cli(args)
         return 0
     except Exception as err:
         user_error = find_user_error(err)
         if user_error is None or debug:
             raise
-        print(f"genfw: error: {user_error}", file=sys.stderr)
+        # one line, even when a message quotes a value or a library error that spans several
+        message = " ".join(line.strip() for line in str(user_error).splitlines() if line.strip())
+        print(f"genfw: error: {message}", file=sys.stderr)
         return 2
     except SystemExit as exit_:
         code = exit_.code
@@ -214,7 +219,8 @@ def _same_class(requested: str, cls: type) -> bool:
 
     try:
         return getattr(importlib.import_module(module_name), attr, None) is cls
-    except ImportError:
+    # a name such as "..." or ".x" is a relative import, which import_module refuses with TypeError
+    except (ImportError, TypeError, ValueError):
         return False
 
 
@@ -234,6 +240,13 @@ def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any
     files = _config_files(args)
 
     ckpt = _option(args, "--ckpt_path")
+    config_ckpt = _config_section(files, "ckpt_path")
+    if ckpt is None and config_ckpt is not None:
+        # a config's ckpt_path gets the same checks and authority as --ckpt_path
+        if not isinstance(config_ckpt, str):
+            raise ConfigError(f"ckpt_path in a config must be a path or 'last', got {config_ckpt!r}")
+        args = [*args, "--ckpt_path", config_ckpt]
+        ckpt = _option(args, "--ckpt_path")
     if ckpt is None:
         if subcommand == "predict":
             raise ConfigError("genfw predict needs --ckpt_path: a checkpoint written by genfw fit, or 'last'")
@@ -278,7 +291,7 @@ def _with_default_data(args: list[str], files: list[Path], cls: type | None = No
         model = _option(args, "--model")
         config_model = _config_section(files, "model")
         name = model[1] if model else (config_model or {}).get("class_path") if isinstance(config_model, dict) else None
-        if name is None:
+        if not isinstance(name, str):
             return args
         cls = next((c for c in registry.module_classes() if _same_class(name, c)), None)
     record = registry.record_for_class(cls) if cls is not None else None

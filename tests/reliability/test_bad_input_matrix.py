@@ -432,6 +432,8 @@ CASES = [
     case("checkpoint-plain-pickle-runs-code", ["predict", "--ckpt_path", "evil.ckpt"], "evil.ckpt",
          "could run code", setup=evil_pickle),
     case("checkpoint-missing", ["predict", "--ckpt_path", "gone.ckpt"], "gone.ckpt", "no checkpoint file"),
+    case("checkpoint-in-config-missing", ["fit", "--config", "c.yaml", *FIT_TOY[1:]], "gone.ckpt",
+         "no checkpoint file", setup=file("c.yaml", "ckpt_path: gone.ckpt\n")),
     case("checkpoint-is-a-directory", ["predict", "--ckpt_path", "keep"], "keep", "a directory"),
     case("checkpoint-of-another-plugin", ["predict", "--ckpt_path", "{gan}", "--model", "vae"], "contradicts",
          "ToyImageGAN", "ConvVAE"),
