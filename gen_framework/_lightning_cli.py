@@ -182,6 +182,13 @@ class GenFWCLI(LightningCLI):
             config.trainer.logger = False
             self.save_config_callback = None
 
+    def after_instantiate_classes(self) -> None:
+        if self._checkpoint is not None and self.model is not None:
+            from gen_framework.checkpoint import check_weights_fit
+
+            source = str(self.config[self.config.subcommand].get("ckpt_path"))
+            check_weights_fit(self.model, self._checkpoint, source=source)
+
     def before_fit(self) -> None:
         self._require_data("fit")
         self._check_data("fit")

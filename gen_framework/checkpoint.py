@@ -71,6 +71,28 @@ def _first_sentence(err: BaseException) -> str:
     return re.split(r"(?<=[a-z)])\. ", text, maxsplit=1)[0].rstrip(".")
 
 
+def check_weights_fit(model: torch.nn.Module, checkpoint: dict[str, Any], *, source: str) -> None:
+    """Raises :class:`CheckpointError` when a stored tensor's shape differs from the model's tensor of that name.
+
+    ``model`` is built from the checkpoint's own hyperparameters, so a difference means the file was edited or
+    written by another version of the plugin; checking here gives one message instead of Lightning's list of
+    size mismatches. Names only one side has (EMA copies built later, lazily built layers) are left to loading.
+    """
+    own = model.state_dict()
+    wrong = [
+        (name, tuple(tensor.shape), tuple(own[name].shape))
+        for name, tensor in (checkpoint.get("state_dict") or {}).items()
+        if name in own and isinstance(tensor, torch.Tensor) and tensor.shape != own[name].shape
+    ]
+    if wrong:
+        named = "; ".join(f"{name} is {stored} in the file, {built} in the model" for name, stored, built in wrong[:3])
+        more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
+        raise CheckpointError(
+            f"{source} does not fit the {type(model).__name__} its hyperparameters describe ({named}{more}); the "
+            "file was edited or written by another version of the plugin"
+        )
+
+
 def checkpoint_class(checkpoint: dict[str, Any], *, source: str) -> type[GenerativeModule]:
     """The module class that wrote ``checkpoint``, found through the plugin registry."""
     from gen_framework.families.base import CHECKPOINT_KEY

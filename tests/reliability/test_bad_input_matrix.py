@@ -445,6 +445,8 @@ CASES = [
          "'ghostplugin'", "unknown plugin", setup=checkpoint_of("ghostplugin")),
     case("checkpoint-hyperparameters-do-not-fit", ["predict", "--ckpt_path", "edited.ckpt"], "hyperparameters",
          "ToyImageGAN", "'widht'", setup=checkpoint_of(None, {"widht": 3})),
+    case("checkpoint-weights-do-not-fit-hyperparameters", ["predict", "--ckpt_path", "edited.ckpt"], "edited.ckpt",
+         "generator.0.weight", "(32, 8)", "(16, 8)", setup=checkpoint_of(None, {"hidden": 16})),
     case("ckpt-path-last-without-checkpoints", ["predict", "--ckpt_path", "last"], "--ckpt_path last",
          "no checkpoint found", "runs", setup=runs_without_checkpoint),
     case("predict-without-checkpoint", ["predict", "--num_samples", "2"], "--ckpt_path", "'last'"),
