@@ -12,10 +12,14 @@ The settings run in turn, ``--repeats`` times. In each run the first ``WARMUP_ST
 compilation) are dropped and the median time of the next ones is recorded, in wall and process CPU time; reported
 are the medians over runs and each setting's speed relative to eager (CPU time, the steady clock on a shared
 machine). The first iteration of each compiled run is reported as its compile time: cold in the first run
-(``TORCHINDUCTOR_CACHE_DIR`` is a fresh temporary folder), warm after. bf16 is timed over fewer steps: this CPU
-has no bf16 units (a bf16 matmul runs at about 1 GFLOP/s against about 70 in fp32).
+(``TORCHINDUCTOR_CACHE_DIR`` is a fresh temporary folder), warm after.
 
-    python benchmarks/compile_precision.py              # 3 repeats; a few minutes on 1 thread
+Whether bf16 helps depends on the CPU: with bf16 instructions (``avx512_bf16``, ``amx_bf16``) a bf16 matmul is
+faster than fp32, without them it can be tens of times slower. So the results also hold the CPU's bf16 flags
+and the speed of a ``(768, 128) x (128, 512)`` matmul (the size of the model's MLP input) in each dtype, and
+when bf16 matmuls are more than 4x slower, bf16 runs are timed over ``SLOW_BF16_STEPS`` steps only.
+
+    python benchmarks/compile_precision.py              # 5 repeats; about 5 minutes on 1 thread
     python benchmarks/compile_precision.py --quick      # smoke run: 1 repeat of a few steps
 
 Writes ``benchmarks/results/compile_precision.json``.
@@ -44,6 +48,7 @@ RESULTS = RESULTS_DIR / "compile_precision.json"
 MODEL = {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.0}
 BLOCK_SIZE, BATCH_SIZE = 64, 12
 WARMUP_STEPS = 3
+SLOW_BF16_STEPS = 4
 SETTINGS: dict[str, dict[str, Any]] = {
     "eager": {"compile": False, "precision": "32-true"},
     "compile": {"compile": True, "precision": "32-true"},
@@ -54,6 +59,27 @@ SETTINGS: dict[str, dict[str, Any]] = {
 def clocks() -> tuple[float, float]:
     """(wall seconds, CPU seconds of this process)."""
     return time.perf_counter(), time.process_time()
+
+
+def matmul_gflops(dtype: torch.dtype, repeats: int = 50) -> float:
+    """GFLOP/s of a ``(768, 128) x (128, 512)`` matmul in ``dtype`` on the current threads."""
+    a, b = torch.randn(768, 128).to(dtype), torch.randn(128, 512).to(dtype)
+    for _ in range(3):
+        a @ b
+    began = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * 768 * 128 * 512 * repeats / (time.perf_counter() - began) / 1e9
+
+
+def cpu_flags(wanted: tuple[str, ...] = ("avx512_bf16", "amx_bf16", "avx512f", "avx2")) -> list[str]:
+    """Which of ``wanted`` the CPU reports in ``/proc/cpuinfo`` (empty where that file does not exist)."""
+    try:
+        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [flag for flag in wanted if flag in flags]
 
 
 def train_run(data: Any, setting: str, steps: int) -> dict[str, float]:
@@ -93,15 +119,20 @@ def train_run(data: Any, setting: str, steps: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (pinned)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each setting, in turn")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each setting, in turn")
     parser.add_argument("--steps", type=int, default=30, help="timed fp32 steps per run (eager, compile)")
-    parser.add_argument("--bf16_steps", type=int, default=4, help="timed steps per bf16 run")
+    parser.add_argument("--bf16_steps", type=int, default=None,
+                        help=f"timed steps per bf16 run (default: --steps, or {SLOW_BF16_STEPS} if bf16 is slow here)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 repeat, 5 timed steps, 2 in bf16")
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.steps, args.bf16_steps = 1, 5, 2
     torch.set_num_threads(args.threads)
+    gflops = {"fp32": round(matmul_gflops(torch.float32), 1), "bf16": round(matmul_gflops(torch.bfloat16), 1)}
+    if args.bf16_steps is None:
+        args.bf16_steps = SLOW_BF16_STEPS if gflops["bf16"] < gflops["fp32"] / 4 else args.steps
+    print(f"matmul GFLOP/s: {gflops}; CPU flags: {cpu_flags()}", flush=True)
     import logging
     import warnings
 
@@ -136,12 +167,14 @@ def main() -> int:
             "first_step_wall_s_each_run": [round(r["first_step_wall_s"], 2) for r in per_run],
         }
     results["compile"]["compile_s_cold"] = results["compile"]["first_step_wall_s_each_run"][0]
+    results["matmul_gflops"] = gflops
+    results["cpu_flags"] = cpu_flags()
     settings = {"model": MODEL, "block_size": BLOCK_SIZE, "batch_size": BATCH_SIZE, "repeats": args.repeats,
                 "warmup_steps_dropped": WARMUP_STEPS, "steps": args.steps, "bf16_steps": args.bf16_steps}
     path = write_results("compile_precision", results, threads=args.threads, output=args.output,
                          extra={"settings": settings, "wall_seconds": round(time.perf_counter() - began, 1)})
-    for name, result in results.items():
-        print(f"{name}: {result['cpu_ms_per_step']} ms CPU per step, {result['speed_vs_eager_cpu']}x eager")
+    for name in SETTINGS:
+        print(f"{name}: {results[name]['cpu_ms_per_step']} ms CPU per step, {results[name]['speed_vs_eager_cpu']}x eager")
     print(f"written to {path}")
     return 0
 

@@ -75,6 +75,8 @@ FAKE_RESULTS = {
         "compile": {"precision": "32-true", "cpu_ms_per_step": 55.0, "speed_vs_eager_cpu": 1.09,
                     "compile_s_cold": 30.0},
         "bf16": {"precision": "bf16-mixed", "cpu_ms_per_step": 3000.0, "speed_vs_eager_cpu": 0.02},
+        "matmul_gflops": {"fp32": 60.0, "bf16": 1.0},
+        "cpu_flags": ["avx2"],
     },
 }
 PLOTS = {"overhead", "dcgan_vae_quality", "gpt_mini_kv_cache", "wavenet_fast_generation", "ddp_scaling",
@@ -103,6 +105,8 @@ def test_page_has_a_table_and_a_plot_per_benchmark(benchmarks, tmp_path):
     assert "| framework overhead | vae (variational) | +20.0% CPU time | ≤ 3% | **missed** |" in summary
     assert "| DDP scaling | dcgan, 2 processes | 1.50× | ≥ 1.8× | **missed** |" in summary
     assert "| `ddp_scaling.json` | Test CPU | 2 | 1 | 2.13.0+cpu | 0.50 |" in page
+    assert "| bf16 | bf16-mixed | 3,000.0 |" in page
+    assert "60.0 GFLOP/s in fp32 and 1.0 GFLOP/s in bf16 (CPU flags: `avx2`)" in page
     plots = {p.stem for p in (tmp_path / "docs" / "assets" / "benchmarks").glob("*.png")}
     assert plots == PLOTS
     for name in PLOTS:
