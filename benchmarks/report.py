@@ -101,7 +101,10 @@ def threads_label(threads: Any) -> str:
 
 
 def minutes(seconds: float) -> str:
-    return f"{seconds / 60:g} min" if seconds else "0"
+    """A CPU budget as the tables give it: ``0``, ``12 s``, ``1 min``, ``2.5 min``."""
+    if not seconds:
+        return "0"
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.3g} min"
 
 
 # ------------------------------------------------------------------ sections, one per results file

@@ -7,7 +7,7 @@ the plots in ``docs/assets/benchmarks/`` from the JSON files.
     python benchmarks/run.py                          # everything, about 1.5 hours on a 2-core CPU
     python benchmarks/run.py --only gpt_mini ddp_scaling
     python benchmarks/run.py --render-only            # redraw the page from the recorded results
-    python benchmarks/run.py --quick                  # smoke run of every script, about 10 minutes
+    python benchmarks/run.py --quick                  # smoke run of every script, about 6 minutes
 
 A ``--quick`` run writes its results and its page under ``runs/benchmarks-quick/`` (``--results`` and ``--docs``
 choose other folders), so smoke numbers never replace the recorded ones. ``OMP_WAIT_POLICY=PASSIVE`` is set for
