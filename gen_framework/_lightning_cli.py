@@ -16,6 +16,7 @@ from gen_framework._preflight import check_finite, check_output_dirs
 from gen_framework.callbacks.evaluation import Evaluation
 from gen_framework.callbacks.preemption import Preemption
 from gen_framework.callbacks.training_health import TrainingHealth
+from gen_framework.checkpoint import DEFAULT_RUNS_DIR
 from gen_framework.errors import CheckpointError, ConfigError, GenFrameworkError
 from gen_framework.families.base import GenerativeModule
 from gen_framework.registry import registry
@@ -45,10 +46,10 @@ class GenFWCLI(LightningCLI):
             parser_kwargs={"parser_mode": "omegaconf+", "default_env": False},
             save_config_kwargs={"overwrite": True},
             trainer_defaults={
-                "default_root_dir": "runs",
+                "default_root_dir": DEFAULT_RUNS_DIR,
                 "logger": {
                     "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
-                    "init_args": {"save_dir": "runs", "name": DEFAULT_LOGGER_NAME},
+                    "init_args": {"save_dir": DEFAULT_RUNS_DIR, "name": DEFAULT_LOGGER_NAME},
                 },
             },
             args=args,
@@ -177,6 +178,12 @@ class GenFWCLI(LightningCLI):
             record = registry.record_for_class(_import_class(config.model.class_path))
             if record is not None:
                 init_args.name = record.name
+        root = config.trainer.get("default_root_dir")
+        if init_args is not None and getattr(init_args, "save_dir", None) == DEFAULT_RUNS_DIR and root not in (
+            None, DEFAULT_RUNS_DIR
+        ):
+            # --trainer.default_root_dir alone moves the whole run, logs and checkpoints included.
+            init_args.save_dir = root
         if self.config.subcommand == "predict":
             # Predicting writes only the samples: no logger directory, no saved config.
             config.trainer.logger = False

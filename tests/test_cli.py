@@ -178,3 +178,18 @@ def test_plugins_command_lists_json(capsys):
     assert {"name", "version", "family", "status", "error"} <= set(records["toygan"])
     assert main(["plugins"]) == 0
     assert "toygan" in capsys.readouterr().out
+
+
+def test_default_root_dir_alone_moves_logs_and_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "elsewhere"
+    code = main(["fit", "--model", "toygan", "--data", DATA, "--trainer.max_steps", "2",
+                 "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
+                 "--trainer.limit_val_batches", "1"])
+    assert code == 0
+    assert list(root.rglob("last.ckpt")) and list(root.rglob("events.out.tfevents.*"))
+    assert not (tmp_path / "runs").exists()
+    out = tmp_path / "samples"
+    assert main(["predict", "--ckpt_path", "last", "--trainer.default_root_dir", str(root), "--num_samples", "2",
+                 "--output_dir", str(out), "--trainer.enable_progress_bar", "false"]) == 0
+    assert len(list(out.glob("sample_*.png"))) == 2

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gen_framework.registry import PluginSpec
-from gen_framework_stylegan_lite.mixing import write_style_mixing_grid
 from gen_framework_stylegan_lite.model import IMAGE_SIZES, StyleGANLite, modulated_conv2d
 
 __version__ = "0.1.0"
@@ -23,3 +24,12 @@ PLUGIN = PluginSpec(
 )
 
 __all__ = ["IMAGE_SIZES", "PLUGIN", "StyleGANLite", "modulated_conv2d", "write_style_mixing_grid"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so `python -m gen_framework_stylegan_lite.mixing` does not find it loaded already.
+    if name == "write_style_mixing_grid":
+        from gen_framework_stylegan_lite.mixing import write_style_mixing_grid
+
+        return write_style_mixing_grid
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
