@@ -18,9 +18,6 @@ to Lightning.
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,8 @@ import torch
 from lightning_fabric.utilities.cloud_io import get_filesystem
 from lightning_fabric.utilities.types import _PATH
 from pytorch_lightning.plugins import TorchCheckpointIO
+
+from gen_framework._atomic import atomic_path
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -44,21 +43,8 @@ def atomic_torch_save(obj: Any, target: Path) -> None:
     """``torch.save(obj, target)`` such that ``target`` is never seen incomplete, even after a kill or power loss."""
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(target)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            # mkstemp creates the file 0600; a checkpoint gets the permissions of any other file the user writes.
-            if hasattr(os, "fchmod"):
-                os.fchmod(handle.fileno(), 0o666 & ~_umask())
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
-    _fsync_directory(target.parent)
+    with atomic_path(target, durable=True) as tmp, tmp.open("wb") as handle:
+        torch.save(obj, handle)
 
 
 def _remove_stale_temporaries(target: Path) -> None:
@@ -66,28 +52,6 @@ def _remove_stale_temporaries(target: Path) -> None:
     for stale in target.parent.glob(f".{target.name}.*.tmp"):
         with contextlib.suppress(OSError):
             stale.unlink()
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened (Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@functools.cache
-def _umask() -> int:
-    # Reading the umask means setting it; once per process keeps the moment other threads could see 0 short.
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _is_local(path: _PATH) -> bool:

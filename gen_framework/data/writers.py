@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from gen_framework._atomic import atomic_path
 from gen_framework.data.mu_law import MuLawQuantizer
 from gen_framework.data.tokenizers import tokenizer_from_dict
 from gen_framework.errors import DataError
@@ -38,18 +38,10 @@ def prepare_dir(output_dir: str | Path) -> Path:
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
     """Calls ``write`` on a temporary file next to ``path``, then renames it to ``path``."""
     try:
-        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    except OSError as error:
-        raise DataError(f"cannot write to output directory {path.parent}: {error.strerror or error}") from None
-    try:
-        with handle:
+        with atomic_path(path) as tmp, tmp.open("wb") as handle:
             write(handle)
-        os.replace(handle.name, path)
-    except BaseException as error:
-        Path(handle.name).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise DataError(f"cannot write {path}: {error.strerror or error}") from None
-        raise
+    except OSError as error:
+        raise DataError(f"cannot write {path}: {error.strerror or error}") from None
     return path
 
 

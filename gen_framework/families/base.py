@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal, final
@@ -21,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from gen_framework._atomic import atomic_path
 from gen_framework.errors import CheckpointError, ConfigError
 
 Family = Literal["adversarial", "variational", "autoregressive"]
@@ -291,9 +291,9 @@ class GenerativeModule(pl.LightningModule):
         except OSError as err:
             raise ConfigError(f"cannot create the output directory {directory}: {err.strerror}") from err
         config = {**self._provenance(), "init_args": _jsonable(dict(self.hparams))}
-        with _atomic_path(directory / PRETRAINED_WEIGHTS) as tmp:
+        with atomic_path(directory / PRETRAINED_WEIGHTS) as tmp:
             save_model(self, str(tmp), metadata={"format": "pt"})
-        with _atomic_path(directory / PRETRAINED_CONFIG) as tmp:
+        with atomic_path(directory / PRETRAINED_CONFIG) as tmp:
             tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return directory
 
@@ -375,17 +375,3 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
-
-
-@contextlib.contextmanager
-def _atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success it replaces ``target`` in one rename."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

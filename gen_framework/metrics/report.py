@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from gen_framework._atomic import atomic_path
 
 FORMAT = "gen_framework.metrics/1"
 
@@ -86,12 +86,6 @@ def write_metrics_json(path: str | Path, stage: str, section: dict[str, Any]) ->
             pass
     document[stage] = section
     text = json.dumps(document, indent=2, allow_nan=False) + "\n"
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -31,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gen_framework._atomic import atomic_path
 from gen_framework.metrics.features import ConvFeatureNet, FeatureNetwork, state_sha256
 
 #: Environment variable naming the cache root (default ``~/.cache/gen_framework``).
@@ -214,14 +214,8 @@ def save_network(model: ConvFeatureNet, metadata: dict[str, str], path: Path) ->
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, name, metadata=metadata)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp), metadata=metadata)
 
 
 def load_network(path: Path) -> FeatureNetwork | None:
