@@ -67,6 +67,13 @@ def verdict(met: bool | None) -> str:
     return "—" if met is None else "**met**" if met else "**missed**"
 
 
+def signed(value: Any, digits: int = 1) -> str:
+    """``value`` with an explicit sign (``+5.0``, ``-1.4``); ``—`` when absent."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return num(value, digits)
+    return f"{value:+,.{digits}f}"
+
+
 def num(value: Any, digits: int = 1) -> str:
     """``value`` with ``digits`` decimals and thousands separators; ``—`` when absent."""
     if value is None:
@@ -127,7 +134,7 @@ def overhead(page: Page, results: dict[str, dict[str, Any]]) -> None:
         cpu, wall = entry["cpu"], entry.get("wall", {})
         percent = cpu["overhead_percent"]
         rows.append([family, plugin, f"{num(cpu['genfw_ms_per_step'])} ms", f"{num(cpu['plain_ms_per_step'])} ms",
-                     f"+{num(percent)}%", f"+{num(wall.get('overhead_percent'))}%",
+                     f"{signed(percent)}%", f"{signed(wall.get('overhead_percent'))}%",
                      f"{entry.get('repeats', '—')} × {entry.get('steps_per_run', '—')} steps",
                      verdict(percent <= TARGET_OVERHEAD_PERCENT)])
         bars.append((f"{plugin}\n({family})", f"{plugin} ({family})", percent))
@@ -142,8 +149,8 @@ def overhead(page: Page, results: dict[str, dict[str, Any]]) -> None:
         threads = entry.get("threads", "?")
         rows.append([f"autoregressive ({threads_label(threads)})", "gpt_mini",
                      f"{num(cpu['trainer_tokens_per_s_median'], 0)} tokens/s",
-                     f"{num(cpu['plain_tokens_per_s_median'], 0)} tokens/s", f"+{num(percent)}%",
-                     f"+{num(100 * (1 / wall_ratio - 1))}%" if wall_ratio else "—",
+                     f"{num(cpu['plain_tokens_per_s_median'], 0)} tokens/s", f"{signed(percent)}%",
+                     f"{signed(100 * (1 / wall_ratio - 1))}%" if wall_ratio else "—",
                      f"{entry.get('repeats', '—')} × {entry.get('steps_timed', '—')} steps",
                      verdict(percent <= TARGET_OVERHEAD_PERCENT)])
         bars.append((f"gpt_mini\n({threads_label(threads)})", f"gpt_mini (autoregressive, {threads_label(threads)})",
@@ -154,7 +161,7 @@ def overhead(page: Page, results: dict[str, dict[str, Any]]) -> None:
     page.table(["family", "plugin", "genfw (CPU)", "plain loop (CPU)", "overhead (CPU)", "overhead (wall)",
                 "runs", f"≤ {TARGET_OVERHEAD_PERCENT:g}%"], rows)
     for _, label, percent in bars:
-        page.headline("framework overhead", label, f"+{num(percent)}% CPU time", f"≤ {TARGET_OVERHEAD_PERCENT:g}%",
+        page.headline("framework overhead", label, f"{signed(percent)}% CPU time", f"≤ {TARGET_OVERHEAD_PERCENT:g}%",
                       percent <= TARGET_OVERHEAD_PERCENT)
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     ax.bar([b[0] for b in bars], [b[2] for b in bars], color=COLORS["genfw"])
