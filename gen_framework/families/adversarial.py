@@ -82,14 +82,17 @@ class AdversarialModule(GenerativeModule):
         super().__init__(ema_decay=ema_decay)
         for name, value in (("lr_g", lr_g), ("lr_d", lr_d)):
             if value <= 0:
-                raise ConfigError(f"{name} must be > 0, got {value}")
+                raise ConfigError(f"{type(self).__name__}: {name} must be > 0, got {value}")
         if d_steps < 1:
-            raise ConfigError(f"d_steps must be >= 1, got {d_steps}")
+            raise ConfigError(f"{type(self).__name__}: d_steps must be >= 1, got {d_steps}")
         if r1_gamma < 0 or r1_interval < 1:
-            raise ConfigError(f"r1_gamma must be >= 0 and r1_interval >= 1, got {r1_gamma} and {r1_interval}")
+            raise ConfigError(
+                f"{type(self).__name__}: r1_gamma must be >= 0 and r1_interval >= 1, got {r1_gamma} and {r1_interval}"
+            )
         if loss not in ("non_saturating", "hinge", "wasserstein", "least_squares"):
             raise ConfigError(
-                f"loss must be one of non_saturating, hinge, wasserstein, least_squares; got {loss!r}"
+                f"{type(self).__name__}: loss must be one of non_saturating, hinge, wasserstein, least_squares; "
+                f"got {loss!r}"
             )
         self.automatic_optimization = False
         self.lr_g, self.lr_d = lr_g, lr_d

@@ -61,11 +61,11 @@ class AutoregressiveModule(GenerativeModule):
     ) -> None:
         super().__init__(ema_decay=ema_decay)
         if vocab_size is not None and vocab_size < 2:
-            raise ConfigError(f"vocab_size must be >= 2 or null, got {vocab_size}")
+            raise ConfigError(f"{type(self).__name__}: vocab_size must be >= 2 or null, got {vocab_size}")
         if lr <= 0 or min_lr < 0 or warmup_steps < 0 or (lr_decay_steps is not None and lr_decay_steps < 1):
             raise ConfigError(
-                f"need lr > 0, min_lr >= 0, warmup_steps >= 0 and lr_decay_steps >= 1 or null; got lr={lr}, "
-                f"min_lr={min_lr}, warmup_steps={warmup_steps}, lr_decay_steps={lr_decay_steps}"
+                f"{type(self).__name__}: need lr > 0, min_lr >= 0, warmup_steps >= 0 and lr_decay_steps >= 1 or null; "
+                f"got lr={lr}, min_lr={min_lr}, warmup_steps={warmup_steps}, lr_decay_steps={lr_decay_steps}"
             )
         self.vocab_size = vocab_size
         self.lr, self.min_lr, self.weight_decay, self.betas = lr, min_lr, weight_decay, tuple(betas)

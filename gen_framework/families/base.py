@@ -53,7 +53,7 @@ class GenerativeModule(pl.LightningModule):
         # Collects the init args of every class in the hierarchy, the plugin's included.
         self.save_hyperparameters()
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in (0, 1) or null, got {ema_decay}")
+            raise ConfigError(f"{type(self).__name__}: ema_decay must be in (0, 1) or null, got {ema_decay}")
         self.ema_decay = ema_decay
         self.ema: nn.ModuleDict | None = None
         self._data_spec: dict[str, Any] | None = None

@@ -63,11 +63,15 @@ class VariationalModule(GenerativeModule):
         super().__init__(ema_decay=ema_decay)
         if lr <= 0 or beta < 0 or kl_warmup_steps < 0 or sigma <= 0 or iwae_samples < 0:
             raise ConfigError(
-                "need lr > 0, beta >= 0, kl_warmup_steps >= 0, sigma > 0 and iwae_samples >= 0; got "
+                f"{type(self).__name__}: need lr > 0, beta >= 0, kl_warmup_steps >= 0, sigma > 0 and "
+                "iwae_samples >= 0; got "
                 f"lr={lr}, beta={beta}, kl_warmup_steps={kl_warmup_steps}, sigma={sigma}, iwae_samples={iwae_samples}"
             )
         if likelihood not in ("bernoulli", "gaussian", "discretized_logistic"):
-            raise ConfigError(f"likelihood must be bernoulli, gaussian or discretized_logistic; got {likelihood!r}")
+            raise ConfigError(
+                f"{type(self).__name__}: likelihood must be bernoulli, gaussian or discretized_logistic; "
+                f"got {likelihood!r}"
+            )
         self.lr, self.weight_decay = lr, weight_decay
         self.beta, self.kl_warmup_steps = beta, kl_warmup_steps
         self.likelihood = likelihood
