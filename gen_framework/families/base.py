@@ -95,7 +95,23 @@ class GenerativeModule(pl.LightningModule):
                 f"{type(self).__name__} generates {self.modality} but the datamodule provides {modality}; "
                 f"choose a {self.modality} datamodule"
             )
+        built = self.built_data_spec()
+        if any(spec.get(key) != value for key, value in built.items()):
+            names = " and ".join(built)
+            raise ConfigError(
+                f"{type(self).__name__} was built for {_spec_text(built)} but the data has "
+                f"{_spec_text({key: spec.get(key) for key in built})}; set the model's {names} to the data's "
+                "(or the data's to the model's)"
+            )
         self._data_spec = dict(spec)
+
+    def built_data_spec(self) -> dict[str, Any]:
+        """Called by :meth:`adopt_data_spec` and :attr:`data_spec`: the entries the networks were built for.
+
+        An image model returns e.g. ``{"image_size": 28, "channels": 1}``: data whose spec differs is refused
+        with a message naming them, and before any data is seen they are the model's data spec. Default: none.
+        """
+        return {}
 
     # -------------------------------------------------------------- data spec
 
@@ -104,7 +120,7 @@ class GenerativeModule(pl.LightningModule):
         """What is needed to decode samples (modality, image shape, tokenizer, sample rate), JSON-able."""
         if self._data_spec is not None:
             return self._data_spec
-        return {"modality": self.modality}
+        return {"modality": self.modality, **self.built_data_spec()}
 
     @data_spec.setter
     def data_spec(self, spec: dict[str, Any]) -> None:
@@ -333,6 +349,10 @@ class GenerativeModule(pl.LightningModule):
                 f"unexpected {sorted(unexpected)[:5]}"
             )
         return model
+
+
+def _spec_text(entries: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in entries.items())
 
 
 def capture_rng_state() -> dict[str, Any]:

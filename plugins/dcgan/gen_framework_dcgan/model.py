@@ -142,28 +142,9 @@ class DCGAN(AdversarialModule):
         self.generator.apply(init_dcgan_weights)
         self.discriminator.apply(init_dcgan_weights)
 
-    def adopt_data_spec(self, spec: dict[str, Any]) -> None:
-        """Called in ``setup`` with the datamodule's spec: its image size and channels must be the model's."""
-        size, channels = spec.get("image_size"), spec.get("channels")
-        # Other modalities are refused by the base with its own message.
-        if spec.get("modality", "image") == "image" and (size, channels) != (self.image_size, self.channels):
-            raise ConfigError(
-                f"DCGAN was built for image_size={self.image_size}, channels={self.channels} but the data has "
-                f"image_size={size}, channels={channels}; set the model's image_size and channels to the data's "
-                "(or the data's to the model's)"
-            )
-        super().adopt_data_spec(spec)
-
-    @property
-    def data_spec(self) -> dict[str, Any]:
-        """The adopted data spec, or the image shape the model was built for when no data was seen."""
-        if self._data_spec is not None:
-            return self._data_spec
-        return {"modality": "image", "channels": self.channels, "image_size": self.image_size}
-
-    @data_spec.setter
-    def data_spec(self, spec: dict[str, Any]) -> None:
-        self._data_spec = dict(spec)
+    def built_data_spec(self) -> dict[str, Any]:
+        """The image shape the networks were built for; data of another shape is refused by the base."""
+        return {"image_size": self.image_size, "channels": self.channels}
 
     def forward(self, latent: Tensor) -> Tensor:
         """Latents ``(B, Z)`` → images ``(B, C, S, S)`` in [-1, 1] from the generator."""
