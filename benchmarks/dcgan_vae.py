@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, write_results  # noqa: E402
+from cpu_budget import CPUBudgetProbe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = RESULTS_DIR / "dcgan_vae.json"
@@ -72,43 +73,17 @@ class StepTimer(pl.Callback):
         self.starts.append(clocks())
 
 
-class QualityProbe(pl.Callback):
-    """Measures quality when the process has trained for each CPU budget (seconds); stops after the last."""
+class QualityProbe(CPUBudgetProbe):
+    """Digit-classifier scores (DCGAN) or the IWAE bound (VAE) at each CPU budget."""
 
     def __init__(self, kind: str, budgets: list[float]) -> None:
+        super().__init__(budgets)
         self.kind = kind
-        self.budgets = sorted(budgets)
-        self.records: list[dict[str, Any]] = []
-        self._cpu_start = 0.0
-        self._wall_start = 0.0
-        self._excluded = 0.0
 
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._cpu_start, self._wall_start = time.process_time(), time.perf_counter()
-        self._measure(trainer, pl_module, 0.0)
+    def label(self, pl_module: Any) -> str:
+        return self.kind
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        trained = time.process_time() - self._cpu_start - self._excluded
-        if self.budgets and trained >= self.budgets[0]:
-            self.budgets.pop(0)
-            self._measure(trainer, pl_module, trained)
-            if not self.budgets:
-                trainer.should_stop = True
-
-    def _measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, trained: float) -> None:
-        began = time.process_time()
-        record: dict[str, Any] = {
-            "cpu_seconds": round(trained, 1),
-            "wall_seconds": round(time.perf_counter() - self._wall_start, 1),
-            "steps": trainer.global_step,
-        }
-        with torch.random.fork_rng():
-            record.update(self._quality(trainer, pl_module))
-        self.records.append(record)
-        print(f"  [{self.kind}] {record}", flush=True)
-        self._excluded += time.process_time() - began
-
-    def _quality(self, trainer: pl.Trainer, model: Any) -> dict[str, Any]:
+    def score(self, trainer: pl.Trainer, model: Any) -> dict[str, Any]:
         was_training = model.training
         try:
             if self.kind == "dcgan":

@@ -46,6 +46,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, write_results  # noqa: E402
+from cpu_budget import CPUBudgetProbe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = RESULTS_DIR / "stylegan_lite.json"
@@ -153,45 +154,25 @@ class Judge:
 # ------------------------------------------------------------------ training under a CPU budget
 
 
-class QualityProbe(pl.Callback):
-    """Scores samples when the process has trained for each CPU budget (seconds); stops after the last."""
+class QualityProbe(CPUBudgetProbe):
+    """Digit-feature and pixel Fréchet distances of 500 samples at each CPU budget; the last grid is saved."""
 
     def __init__(self, classifier_path: str, budgets: list[float], grid_path: str = "") -> None:
-        self.budgets = sorted(budgets)
+        super().__init__(budgets)
         self.grid_path = grid_path
         state = torch.load(classifier_path, weights_only=True)
         classifier = DigitFeatures()
         classifier.load_state_dict(state["classifier"])
         classifier.eval()
         self.judge = Judge(classifier, state["real"])
-        self.records: list[dict[str, Any]] = []
-        self._cpu_start = self._wall_start = self._excluded = 0.0
 
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._cpu_start, self._wall_start = time.process_time(), time.perf_counter()
-        self._measure(trainer, pl_module, 0.0)
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        trained = time.process_time() - self._cpu_start - self._excluded
-        if self.budgets and trained >= self.budgets[0]:
-            self.budgets.pop(0)
-            self._measure(trainer, pl_module, trained)
-            if not self.budgets:
-                trainer.should_stop = True
-
-    def _measure(self, trainer: pl.Trainer, pl_module: Any, trained: float) -> None:
-        began = time.process_time()
-        with torch.random.fork_rng():
-            samples = pl_module.sample(EVAL_IMAGES, seed=0)
-        record = {"cpu_seconds": round(trained, 1), "wall_seconds": round(time.perf_counter() - self._wall_start, 1),
-                  "steps": trainer.global_step, **self.judge(samples)}
-        self.records.append(record)
-        print(f"  [{type(pl_module).__name__}] {record}", flush=True)
+    def score(self, trainer: pl.Trainer, pl_module: Any) -> dict[str, Any]:
+        samples = pl_module.sample(EVAL_IMAGES, seed=0)
         if self.grid_path and not self.budgets:
             from gen_framework.data import save_image_grid
 
             save_image_grid(samples[:64], self.grid_path, nrow=8)
-        self._excluded += time.process_time() - began
+        return self.judge(samples)
 
 
 def worker(
