@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         for arg in args:
             if "\x00" in arg:
                 raise ConfigError(f"argument {arg!r} contains a NUL character")
+            if not arg.isascii():
+                try:
+                    arg.encode("utf-8")
+                except UnicodeEncodeError:  # bytes that were not UTF-8 on the command line
+                    raise ConfigError(f"argument {arg!r} is not valid UTF-8 text") from None
         run_lightning_cli(args)
         return 0
     except Exception as err:

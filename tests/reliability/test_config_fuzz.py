@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from toys.models import ToyImageGAN
 
@@ -126,6 +126,7 @@ ARGUMENTS = st.lists(st.tuples(OPTIONS, st.one_of(SCALARS.map(str), st.sampled_f
 
 @FUZZ
 @given(pairs=ARGUMENTS)
+@example(pairs=[("--trainer", "\udcff")])  # a command-line byte that was not UTF-8
 def test_random_command_lines_print_or_fail_cleanly(pairs, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     argv = ["fit", *(part for pair in pairs for part in pair), "--print_config"]
