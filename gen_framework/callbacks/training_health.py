@@ -195,17 +195,20 @@ def _step_losses(pl_module: pl.LightningModule, outputs: Any) -> Mapping[str, An
 def _all_finite(values: Any, trainer: pl.Trainer) -> bool:
     """True when every value is finite, on every rank; at most one host transfer and one all-reduce."""
     values = list(values)
-    tensors = [v.detach().reshape(-1).float() for v in values if isinstance(v, Tensor)]
+    tensors = [v.detach() for v in values if isinstance(v, Tensor)]
     host_finite = all(math.isfinite(float(v)) for v in values if not isinstance(v, Tensor))
     if trainer.world_size > 1:
         device = tensors[0].device if tensors else trainer.strategy.root_device
         bad = torch.tensor(0.0 if host_finite else 1.0, device=device)
         if tensors:
-            bad = bad + (~torch.isfinite(torch.cat(tensors))).any().float()
+            bad = bad + (~torch.isfinite(torch.cat([t.reshape(-1).float() for t in tensors]))).any().float()
         return float(trainer.strategy.reduce(bad, reduce_op="sum")) == 0.0
     if not host_finite:
         return False
-    return not tensors or bool(torch.isfinite(torch.cat(tensors)).all())
+    if all(t.device.type == "cpu" and t.numel() == 1 for t in tensors):
+        # Reading a few CPU scalars costs less than building and reducing a tensor of them (every step).
+        return all(math.isfinite(t.item()) for t in tensors)
+    return bool(torch.isfinite(torch.cat([t.reshape(-1).float() for t in tensors])).all())
 
 
 def _first_nonfinite(losses: Mapping[str, Any]) -> tuple[str, float]:

@@ -201,7 +201,8 @@ class AdversarialModule(GenerativeModule):
         self.log_train_metrics(metrics)
 
     def _discriminator_update(self, real: Tensor, opt_d: Any) -> dict[str, Tensor]:
-        self.toggle_optimizer(opt_d)
+        # The generator runs under no_grad here, so nothing needs freezing: cheaper than toggle_optimizer,
+        # which walks every parameter of every optimiser twice per update.
         with torch.no_grad():
             fake = self.generate(self.sample_latent(real.shape[0]))
         real_logits = _flat(self.discriminator(real))
@@ -216,7 +217,6 @@ class AdversarialModule(GenerativeModule):
         # The discriminator's step bypasses Lightning's step counter so that global_step counts training
         # steps (generator updates), not optimiser steps; the precision plugin still sees the step.
         self.trainer.strategy.optimizer_step(opt_d.optimizer, closure=_no_closure, model=self)
-        self.untoggle_optimizer(opt_d)
         self._d_updates += 1
         metrics = {
             "train/loss_d": loss.detach(),
@@ -240,18 +240,17 @@ class AdversarialModule(GenerativeModule):
         return indicators
 
     def _generator_update(self, batch_size: int, opt_g: Any) -> Tensor:
-        self.toggle_optimizer(opt_g)
-        latent = self.sample_latent(batch_size)
-        fake = self.generate(latent)
-        loss = self.generator_loss(_flat(self.discriminator(fake)))
-        penalty = self.generator_regularizer(latent, fake)
-        total = loss if penalty is None else loss + penalty
-        opt_g.zero_grad(set_to_none=True)
-        with self._reducer_off():
-            self.manual_backward(total)
+        with _frozen(self.discriminator, keep=opt_g.optimizer):
+            latent = self.sample_latent(batch_size)
+            fake = self.generate(latent)
+            loss = self.generator_loss(_flat(self.discriminator(fake)))
+            penalty = self.generator_regularizer(latent, fake)
+            total = loss if penalty is None else loss + penalty
+            opt_g.zero_grad(set_to_none=True)
+            with self._reducer_off():
+                self.manual_backward(total)
         self._finish_gradients(self.generator, self.grad_clip_g)
         opt_g.step()
-        self.untoggle_optimizer(opt_g)
         return loss.detach()
 
     # ------------------------------------------------------- checkpoints
@@ -292,8 +291,11 @@ class AdversarialModule(GenerativeModule):
             yield
 
     def _finish_gradients(self, player: nn.Module, clip: float | None) -> None:
+        distributed = _distributed()
+        if not distributed and clip is None:
+            return
         params = [p for p in player.parameters() if p.requires_grad]
-        if _distributed():
+        if distributed:
             for p in params:
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
@@ -361,6 +363,24 @@ def images_of(batch: Any) -> Tensor:
     if isinstance(batch, dict):
         return batch["x"]
     return batch[0]
+
+
+@contextlib.contextmanager
+def _frozen(module: nn.Module, keep: torch.optim.Optimizer) -> Iterator[None]:
+    """Turn off gradients of ``module``'s trainable parameters, except those ``keep`` updates; restore on exit.
+
+    Parameters a user froze stay frozen, and a parameter shared with the player being updated keeps its
+    gradient (what ``LightningModule.toggle_optimizer`` guarantees, for one module instead of all of them).
+    """
+    kept = {id(p) for group in keep.param_groups for p in group["params"]}
+    frozen = [p for p in module.parameters() if p.requires_grad and id(p) not in kept]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
 
 
 def _flat(logits: Tensor) -> Tensor:

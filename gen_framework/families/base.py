@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal, final
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from gen_framework._atomic import atomic_path
 from gen_framework.errors import CheckpointError, ConfigError
@@ -174,7 +174,7 @@ class GenerativeModule(pl.LightningModule):
             module = getattr(self, name, None)
             if not isinstance(module, nn.Module):
                 raise ConfigError(f"ema_module_names() names {name!r}, which is not a submodule of {type(self).__name__}")
-            copy = AveragedModel(module, multi_avg_fn=get_ema_multi_avg_fn(self.ema_decay), use_buffers=True)
+            copy = AveragedModel(module, multi_avg_fn=ema_multi_avg_fn(self.ema_decay), use_buffers=True)
             copy.requires_grad_(False)
             averaged[name] = copy
         self.ema = averaged
@@ -199,7 +199,7 @@ class GenerativeModule(pl.LightningModule):
             if not 0.0 <= decay < 1.0:
                 raise ConfigError(f"{type(self).__name__}.ema_decay_at({self.global_step}) gave {decay}; need [0, 1)")
             for averaged in self.ema.values():
-                averaged.multi_avg_fn = get_ema_multi_avg_fn(decay)
+                averaged.multi_avg_fn = ema_multi_avg_fn(decay)
             self._ema_decay_in_use = decay
         for name, averaged in self.ema.items():
             averaged.update_parameters(getattr(self, name))
@@ -395,3 +395,21 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+def ema_multi_avg_fn(decay: float) -> Callable[[list[Tensor], list[Tensor], Tensor], None]:
+    """``AveragedModel``'s ``multi_avg_fn`` for an EMA with ``decay``: one fused lerp per dtype group.
+
+    Like ``torch.optim.swa_utils.get_ema_multi_avg_fn``, except that integer buffers (BatchNorm's
+    ``num_batches_tracked``) are copied: averaging a count and truncating it back to an integer gives a
+    number that means nothing, and costs a Python loop of small ops on every update.
+    """
+
+    # No no_grad(): AveragedModel hands over detached tensors, and the decorator costs more than the update.
+    def update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor) -> None:
+        if averaged[0].is_floating_point() or averaged[0].is_complex():
+            torch._foreach_lerp_(averaged, current, 1.0 - decay)
+        else:
+            torch._foreach_copy_(averaged, current)
+
+    return update

@@ -137,6 +137,40 @@ def test_ema_decay_hook_sets_the_decay_of_each_update():
     assert model.ema_decay_at(5) == 0.9
 
 
+def test_ema_averages_floats_and_copies_integer_buffers():
+    model = ToyImageGAN(ema_decay=0.9)
+    trainer = pl.Trainer(max_steps=3, **trainer_kwargs())
+    trainer.fit(model, DataLoader(TensorDataset(torch.rand(32, 1, 8, 8) * 2 - 1), batch_size=8))
+    averaged = model.ema["generator"].module
+    # BatchNorm's step count is a count: the average holds the generator's, not a decayed blend of it.
+    assert int(averaged[1].num_batches_tracked) == int(model.generator[1].num_batches_tracked) > 0
+    # Weights: three updates of w_ema <- 0.9 w_ema + 0.1 w, so they trail the live weights.
+    assert not torch.equal(averaged[0].weight, model.generator[0].weight)
+
+
+def test_generator_update_freezes_the_discriminator_and_restores_it():
+    seen = []
+
+    class Watched(ToyGAN):
+        def generator_loss(self, fake_logits):
+            seen.append([p.requires_grad for p in self.discriminator.parameters()])
+            return super().generator_loss(fake_logits)
+
+    torch.manual_seed(0)
+    model = Watched()
+    user_frozen = model.discriminator[0].bias
+    user_frozen.requires_grad_(False)  # frozen by the user: must stay frozen and unchanged
+    kept = user_frozen.detach().clone()
+    trainer = pl.Trainer(max_steps=3, **trainer_kwargs())
+    trainer.fit(model, DataLoader(TensorDataset(torch.randn(32, 2)), batch_size=8))
+    assert len(seen) == 3 and all(not any(state) for state in seen), "discriminator trainable in the G update"
+    assert [p.requires_grad for p in model.discriminator.parameters()] == [
+        p is not user_frozen for p in model.discriminator.parameters()
+    ]
+    assert torch.equal(user_frozen, kept)
+    assert all(p.requires_grad for p in model.generator.parameters())
+
+
 def test_lazy_r1_corrects_the_discriminators_adam():
     lazy = ToyImageGAN(lr_d=1e-3, betas_d=(0.5, 0.99), r1_gamma=1.0, r1_interval=4)
     _, opt_d = lazy.configure_optimizers()
