@@ -1,13 +1,22 @@
 """Benchmark of the DCGAN and ConvVAE plugins: framework overhead per step, and quality per CPU minute.
 
-1. Overhead. The median time of one training iteration (from the start of one batch to the start of the
-   next: data loading, the update, logging, callbacks, progress bar), in process CPU time and in wall time,
-   under ``genfw fit --config
-   configs/<plugin>/mnist.yaml`` — the real CLI, Trainer, logger and module — against a plain PyTorch loop
-   over the same networks (same init args and seed), the same optimisers (``configure_optimizers``) and the
-   same batches (the same datamodule's loader). Runs alternate, genfw then plain, ``--repeats`` times; the
-   first ``WARMUP_STEPS`` iterations of each run are dropped; medians are reported. With one thread, CPU
-   time is the steadier measure on a machine shared with other work (wall time counts waiting for a core).
+1. Overhead. The time of one training iteration (from the start of one batch to the start of the next:
+   data loading, the update, logging, callbacks, progress bar), in process CPU time and in wall time, under
+   ``genfw fit --config configs/<plugin>/mnist.yaml`` (the real CLI, Trainer, logger and module) against a
+   plain PyTorch loop over the same networks (same init args and seed), the same optimisers
+   (``configure_optimizers``) and the same batches (the same datamodule's loader). Two more runs split the
+   difference: the plain loop's update written as a minimal LightningModule under a bare ``pl.Trainer`` (no
+   logger, callbacks, checkpoints or progress bar: Lightning's own loop), and the plugin's module under the
+   same bare Trainer (its family base's step). The four runs alternate ``--repeats`` times; the first
+   ``WARMUP_STEPS`` iterations of each run are dropped and each run gives its medians.
+
+   The speed of the same convolutions drifts by 10-30% from one minute to the next on a shared machine, more
+   than the few percent being measured. So every step is also split into *compute* (forward passes of the
+   networks, backward passes, Adam's arithmetic: the same work in every loop, timed by
+   ``compute_clock.ComputeClock``) and *other* (everything around it). A slow spell stretches both alike,
+   so a run's ratio r = other / compute is steady where its times are not: the compute-matched overhead,
+   the verdict, is (1 + r_genfw) / (1 + r_plain) - 1 with each r the median over repeats. The ratio of the
+   raw medians is reported beside it.
 2. Quality per CPU minute. ``genfw fit`` with the same config is stopped after 1 and 2 minutes of process
    CPU time (time spent measuring excluded). DCGAN: a small CNN trained on the real digits reads 500 samples
    (share read with softmax >= 0.9, classes covered); the same classifier's score on 500 real validation
@@ -39,6 +48,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, write_results  # noqa: E402
+from compute_clock import ComputeClock  # noqa: E402
 from cpu_budget import CPUBudgetProbe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,26 +58,39 @@ WARMUP_STEPS = 5
 EVAL_IMAGES = 500
 IWAE_K = 64
 
+NETWORKS = ("generator", "discriminator", "encoder", "decoder")  # what the compute clock times, where present
+
 # Filled in by main() before any fit runs; the callbacks below read it.
 CLASSIFIER: torch.nn.Module | None = None
+COMPUTE = ComputeClock()
 
 
-def clocks() -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process)."""
-    return time.perf_counter(), time.process_time()
+def clocks() -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of this process, CPU seconds spent in network compute so far)."""
+    return time.perf_counter(), time.process_time(), COMPUTE.seconds
 
 
-def step_times(starts: list[tuple[float, float]]) -> dict[str, list[float]]:
-    """Wall and CPU seconds between consecutive iteration starts, warm-up iterations dropped."""
+def step_times(starts: list[tuple[float, float, float]]) -> dict[str, list[float]]:
+    """Wall, CPU, compute and other (CPU minus compute) seconds per iteration, warm-up iterations dropped."""
     pairs = list(zip(starts, starts[1:]))[WARMUP_STEPS:]
-    return {"wall": [b[0] - a[0] for a, b in pairs], "cpu": [b[1] - a[1] for a, b in pairs]}
+    times: dict[str, list[float]] = {"wall": [b[0] - a[0] for a, b in pairs], "cpu": [b[1] - a[1] for a, b in pairs],
+                                     "compute": [b[2] - a[2] for a, b in pairs]}
+    times["other"] = [cpu - compute for cpu, compute in zip(times["cpu"], times["compute"])]
+    return times
+
+
+def watch_networks(model: torch.nn.Module) -> None:
+    COMPUTE.watch(*(getattr(model, name) for name in NETWORKS if hasattr(model, name)))
 
 
 class StepTimer(pl.Callback):
-    """Records the wall and CPU clocks at the start of every training batch."""
+    """Records the clocks at the start of every training batch."""
 
     def __init__(self) -> None:
-        self.starts: list[tuple[float, float]] = []
+        self.starts: list[tuple[float, float, float]] = []
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        watch_networks(pl_module)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, idx: int) -> None:
         self.starts.append(clocks())
@@ -127,8 +150,8 @@ def found(cli: Any, cls: type) -> Any:
     return next(c for c in cli.trainer.callbacks if isinstance(c, cls))
 
 
-def plain_loop(kind: str, steps: int) -> dict[str, list[float]]:
-    """The same networks, optimisers and batches as the config, trained by a hand-written loop."""
+def config_model_and_data(kind: str) -> tuple[Any, Any]:
+    """The config's module and datamodule, built directly (seeded as the config seeds them)."""
     from gen_framework.data import MNIST
     from gen_framework_dcgan import DCGAN
     import yaml
@@ -142,48 +165,121 @@ def plain_loop(kind: str, steps: int) -> dict[str, list[float]]:
     model = (DCGAN if kind == "dcgan" else ConvVAE)(
         image_size=data_args["image_size"], channels=data_args["channels"], **init
     )
-    data = MNIST(**data_args)
-    starts: list[tuple[float, float]] = []
-    if kind == "dcgan":
-        generator, discriminator = model.generator, model.discriminator
-        opt_g, opt_d = model.configure_optimizers()
+    return model, MNIST(**data_args)
+
+
+def bare_lightning(kind: str, steps: int, workdir: Path) -> dict[str, list[float]]:
+    """The config's module and datamodule under a bare ``pl.Trainer``: the family base's step in Lightning's loop."""
+    model, data = config_model_and_data(kind)
+    return bare_trainer_fit(model, data, steps, workdir)
+
+
+def minimal_lightning(kind: str, steps: int, workdir: Path) -> dict[str, list[float]]:
+    """The plain loop's update written as a LightningModule, under a bare ``pl.Trainer``: Lightning's own cost."""
+    model, data = config_model_and_data(kind)
+    # Manual optimisation counts every optimiser step, two per GAN iteration.
+    iterations = 2 if kind == "dcgan" else 1
+    return bare_trainer_fit(MinimalLightning(kind, model), data, steps, workdir, steps_per_iteration=iterations)
+
+
+def bare_trainer_fit(
+    module: pl.LightningModule, data: Any, steps: int, workdir: Path, steps_per_iteration: int = 1
+) -> dict[str, list[float]]:
+    timer = StepTimer()
+    trainer = pl.Trainer(
+        max_steps=steps * steps_per_iteration, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=[timer],
+        default_root_dir=workdir,
+    )
+    trainer.fit(module, datamodule=data)
+    return step_times(timer.starts)
+
+
+class PlainGAN:
+    """The config's DCGAN update, hand-written: non-saturating losses, D then G, and the generator EMA."""
+
+    def __init__(self, model: Any) -> None:
+        self.generator, self.discriminator, self.latent_dim = model.generator, model.discriminator, model.latent_dim
         # The config samples from a generator EMA; the plain loop keeps one too (parameters and BatchNorm
         # statistics, as AveragedModel(use_buffers=True) does).
-        live = [t for t in (*generator.parameters(), *generator.buffers()) if t.is_floating_point()]
-        averaged = [t.detach().clone() for t in live]
-        decay = model.ema_decay
-        batches = iter(cycle(data))
+        self.live = [t for t in (*self.generator.parameters(), *self.generator.buffers()) if t.is_floating_point()]
+        self.averaged = [t.detach().clone() for t in self.live]
+        self.decay = model.ema_decay
+
+    def update(self, real: torch.Tensor, opt_g: Any, opt_d: Any, backward: Any) -> None:
+        generator, discriminator = self.generator, self.discriminator
+        with torch.no_grad():
+            fake = generator(torch.randn(real.shape[0], self.latent_dim))
+        loss_d = F.softplus(-discriminator(real)).mean() + F.softplus(discriminator(fake)).mean()
+        opt_d.zero_grad(set_to_none=True)
+        backward(loss_d)
+        opt_d.step()
+        discriminator.requires_grad_(False)
+        loss_g = F.softplus(-discriminator(generator(torch.randn(real.shape[0], self.latent_dim)))).mean()
+        opt_g.zero_grad(set_to_none=True)
+        backward(loss_g)
+        opt_g.step()
+        discriminator.requires_grad_(True)
+        if self.decay is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(self.averaged, [t.detach() for t in self.live], 1.0 - self.decay)
+
+
+def plain_vae_loss(model: Any, x: torch.Tensor, step: int) -> torch.Tensor:
+    """The config's ConvVAE loss, hand-written: Bernoulli likelihood, Gaussian KL with linear warm-up."""
+    mean, log_var = model.encoder(x)
+    z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+    target = ((x + 1) / 2).clamp(0, 1)
+    recon = F.binary_cross_entropy_with_logits(model.decoder(z), target, reduction="none").flatten(1).sum(1)
+    kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(1)
+    weight = min(1.0, step / model.kl_warmup_steps) if model.kl_warmup_steps else 1.0
+    return (recon + weight * kl).mean()
+
+
+class MinimalLightning(pl.LightningModule):
+    """The plain loop's update as a LightningModule: manual optimisation for the GAN, automatic for the VAE."""
+
+    def __init__(self, kind: str, model: Any) -> None:
+        super().__init__()
+        self.kind, self.optimisers = kind, model.configure_optimizers()
+        self.automatic_optimization = kind == "vae"
+        if kind == "dcgan":
+            self.generator, self.discriminator = model.generator, model.discriminator
+            self.gan = PlainGAN(model)
+        else:
+            self.encoder, self.decoder, self.kl_warmup_steps = model.encoder, model.decoder, model.kl_warmup_steps
+
+    def configure_optimizers(self) -> Any:
+        return self.optimisers
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        x, _labels = batch
+        if self.kind == "vae":
+            return plain_vae_loss(self, x, self.global_step)
+        opt_g, opt_d = self.optimizers()
+        self.gan.update(x, opt_g, opt_d, self.manual_backward)
+        return None
+
+
+def plain_loop(kind: str, steps: int) -> dict[str, list[float]]:
+    """The same networks, optimisers and batches as the config, trained by a hand-written loop."""
+    model, data = config_model_and_data(kind)
+    watch_networks(model)
+    starts: list[tuple[float, float, float]] = []
+    batches = iter(cycle(data))
+    if kind == "dcgan":
+        gan = PlainGAN(model)
+        opt_g, opt_d = model.configure_optimizers()
         for _ in range(steps + 1):
             starts.append(clocks())
             real, _labels = next(batches)
-            with torch.no_grad():
-                fake = generator(torch.randn(real.shape[0], model.latent_dim))
-            loss_d = F.softplus(-discriminator(real)).mean() + F.softplus(discriminator(fake)).mean()
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            discriminator.requires_grad_(False)
-            loss_g = F.softplus(-discriminator(generator(torch.randn(real.shape[0], model.latent_dim)))).mean()
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            discriminator.requires_grad_(True)
-            if decay is not None:
-                with torch.no_grad():
-                    torch._foreach_lerp_(averaged, [t.detach() for t in live], 1.0 - decay)
+            gan.update(real, opt_g, opt_d, torch.Tensor.backward)
     else:
         optimiser = model.configure_optimizers()
-        batches = iter(cycle(data))
         for step in range(steps + 1):
             starts.append(clocks())
             x, _labels = next(batches)
-            mean, log_var = model.encoder(x)
-            z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
-            target = ((x + 1) / 2).clamp(0, 1)
-            recon = F.binary_cross_entropy_with_logits(model.decoder(z), target, reduction="none").flatten(1).sum(1)
-            kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(1)
-            weight = min(1.0, step / model.kl_warmup_steps) if model.kl_warmup_steps else 1.0
-            loss = (recon + weight * kl).mean()
+            loss = plain_vae_loss(model, x, step)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -196,27 +292,66 @@ def cycle(data: Any) -> Any:
 
 
 def overhead(kind: str, steps: int, repeats: int, workdir: Path) -> dict[str, Any]:
-    medians: dict[str, dict[str, list[float]]] = {"genfw": {"wall": [], "cpu": []}, "plain": {"wall": [], "cpu": []}}
-    for repeat in range(repeats):
-        cli = genfw_fit(kind, workdir / f"{kind}_overhead_{repeat}", ["--trainer.max_steps", str(steps)],
-                        [{"class_path": "__main__.StepTimer"}])
-        runs = {"genfw": step_times(found(cli, StepTimer).starts), "plain": plain_loop(kind, steps)}
-        for path, times in runs.items():
-            for clock in ("wall", "cpu"):
-                medians[path][clock].append(statistics.median(times[clock]) * 1e3)
-        print(f"  [{kind}] repeat {repeat}: genfw {medians['genfw']['cpu'][-1]:.1f} ms CPU "
-              f"({medians['genfw']['wall'][-1]:.1f} wall), plain {medians['plain']['cpu'][-1]:.1f} ms CPU "
-              f"({medians['plain']['wall'][-1]:.1f} wall) per step", flush=True)
+    paths = ("genfw", "lightning", "minimal", "plain")
+    clocks_reported = ("wall", "cpu", "compute", "other")
+    medians: dict[str, dict[str, list[float]]] = {path: {clock: [] for clock in clocks_reported} for path in paths}
+    with COMPUTE.installed():
+        for repeat in range(repeats):
+            cli = genfw_fit(kind, workdir / f"{kind}_overhead_{repeat}", ["--trainer.max_steps", str(steps)],
+                            [{"class_path": "__main__.StepTimer"}])
+            runs = {
+                "genfw": step_times(found(cli, StepTimer).starts),
+                "lightning": bare_lightning(kind, steps, workdir / f"{kind}_bare_{repeat}"),
+                "minimal": minimal_lightning(kind, steps, workdir / f"{kind}_minimal_{repeat}"),
+                "plain": plain_loop(kind, steps),
+            }
+            for path, times in runs.items():
+                for clock in clocks_reported:
+                    medians[path][clock].append(statistics.median(times[clock]) * 1e3)
+            print(f"  [{kind}] repeat {repeat}: " + ", ".join(
+                f"{path} {medians[path]['cpu'][-1]:.1f} = {medians[path]['compute'][-1]:.1f} + {medians[path]['other'][-1]:.2f}"
+                for path in paths
+            ) + " ms CPU per step (= compute + other)", flush=True)
     result: dict[str, Any] = {"steps_per_run": steps, "repeats": repeats}
     for clock in ("cpu", "wall"):
-        genfw_ms = statistics.median(medians["genfw"][clock])
-        plain_ms = statistics.median(medians["plain"][clock])
+        genfw_ms, lightning_ms, minimal_ms, plain_ms = (statistics.median(medians[path][clock]) for path in paths)
         result[clock] = {
-            "genfw_ms_per_step": round(genfw_ms, 2), "plain_ms_per_step": round(plain_ms, 2),
+            "genfw_ms_per_step": round(genfw_ms, 2), "lightning_ms_per_step": round(lightning_ms, 2),
+            "minimal_ms_per_step": round(minimal_ms, 2), "plain_ms_per_step": round(plain_ms, 2),
             "overhead_percent": round(100 * (genfw_ms / plain_ms - 1), 1),
-            "genfw_each_repeat": [round(m, 2) for m in medians["genfw"][clock]],
-            "plain_each_repeat": [round(m, 2) for m in medians["plain"][clock]],
+            "lightning_overhead_percent": round(100 * (lightning_ms / plain_ms - 1), 1),
+            "minimal_overhead_percent": round(100 * (minimal_ms / plain_ms - 1), 1),
+            **{f"{path}_each_repeat": [round(m, 2) for m in medians[path][clock]] for path in paths},
         }
+    result["compute_matched"] = compute_matched({path: medians[path] for path in paths})
+    return result
+
+
+def compute_matched(medians: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    """Overheads from each run's *other* time in units of its own compute time.
+
+    A slow spell on a shared machine stretches compute and other alike, so ``r = other / compute`` of one run
+    hardly moves while either alone drifts by tens of percent. With ``r`` the median over repeats, a loop's step
+    is ``compute * (1 + r)`` and its overhead over the plain loop ``(1 + r) / (1 + r_plain) - 1``; the
+    ``*_points`` split that into consecutive legs, in percent of the plain step, and add up to the total.
+    """
+    ratio = {path: statistics.median(o / c for o, c in zip(m["other"], m["compute"])) for path, m in medians.items()}
+    base = 1.0 + ratio["plain"]
+    result: dict[str, Any] = {
+        "overhead_percent": round(100 * (ratio["genfw"] - ratio["plain"]) / base, 1),
+        "lightning_overhead_percent": round(100 * (ratio["lightning"] - ratio["plain"]) / base, 1),
+        "minimal_overhead_percent": round(100 * (ratio["minimal"] - ratio["plain"]) / base, 1),
+        # Consecutive legs: Lightning's own loop, the family base's step, genfw's defaults.
+        "lightning_loop_points": round(100 * (ratio["minimal"] - ratio["plain"]) / base, 2),
+        "family_base_points": round(100 * (ratio["lightning"] - ratio["minimal"]) / base, 2),
+        "genfw_defaults_points": round(100 * (ratio["genfw"] - ratio["lightning"]) / base, 2),
+    }
+    for path, m in medians.items():
+        result[f"{path}_other_over_compute"] = round(ratio[path], 4)
+        result[f"{path}_compute_ms"] = round(statistics.median(m["compute"]), 2)
+        result[f"{path}_other_ms"] = round(statistics.median(m["other"]), 3)
+        result[f"{path}_compute_each_repeat"] = [round(v, 2) for v in m["compute"]]
+        result[f"{path}_other_each_repeat"] = [round(v, 3) for v in m["other"]]
     return result
 
 

@@ -28,10 +28,16 @@ def benchmarks():
 MACHINE = {"cpu": "Test CPU", "cores": 2, "threads": 1, "torch": "2.13.0+cpu", "load_average": 0.5}
 
 
-def overhead(genfw, plain):
-    return {"steps_per_run": 10, "repeats": 2,
-            "cpu": {"genfw_ms_per_step": genfw, "plain_ms_per_step": plain,
-                    "overhead_percent": round(100 * (genfw / plain - 1), 1)}}
+def overhead(genfw, plain, points=None):
+    """Results as dcgan_vae.py writes them; ``points``: the compute-matched split (Lightning, base, defaults)."""
+    cpu = {"genfw_ms_per_step": genfw, "plain_ms_per_step": plain, "overhead_percent": round(100 * (genfw / plain - 1), 1)}
+    entry = {"steps_per_run": 10, "repeats": 2, "cpu": cpu}
+    if points is not None:
+        entry["compute_matched"] = {
+            "overhead_percent": round(sum(points), 1), "plain_compute_ms": plain - 1.0, "plain_other_ms": 1.0,
+            **dict(zip(("lightning_loop_points", "family_base_points", "genfw_defaults_points"), points)),
+        }
+    return entry
 
 
 def ratio(value):
@@ -42,7 +48,7 @@ def ratio(value):
 FAKE_RESULTS = {
     "dcgan_vae": {
         "dcgan_overhead": overhead(30.0, 29.5),  # +1.7%: meets the 3% target
-        "vae_overhead": overhead(24.0, 20.0),  # +20%: misses it
+        "vae_overhead": overhead(24.0, 20.0, points=(3.0, 1.0, 1.0)),  # compute-matched +5%: misses it
         "dcgan_quality": [{"cpu_seconds": 0.0, "steps": 0, "confident_fraction": 0.0, "classes_covered": 0},
                           {"cpu_seconds": 60.0, "steps": 900, "confident_fraction": 0.5, "classes_covered": 10}],
         "vae_quality": [{"cpu_seconds": 0.0, "steps": 0, "iwae_nll_nats": 480.0},
@@ -102,8 +108,13 @@ def test_page_has_a_table_and_a_plot_per_benchmark(benchmarks, tmp_path):
     assert "No results recorded yet" not in page
     summary = page.split("## Summary")[1].split("\n## ")[0]
     assert "| framework overhead | dcgan (adversarial) | +1.7% CPU time | ≤ 3% | **met** |" in summary
-    assert "| framework overhead | vae (variational) | +20.0% CPU time | ≤ 3% | **missed** |" in summary
+    # Where both are recorded, the compute-matched estimate is the verdict, the raw ratio shown beside it.
+    assert "| framework overhead | vae (variational) | +5.0% CPU time | ≤ 3% | **missed** |" in summary
     assert "| DDP scaling | dcgan, 2 processes | 1.50× | ≥ 1.8× | **missed** |" in summary
+    assert "| variational | vae | 24.0 ms | 20.0 ms | +5.0% | +20.0% |" in page
+    assert "| adversarial | dcgan | 30.0 ms | 29.5 ms | — | +1.7% |" in page
+    # The split: Lightning's loop 3 points, the family base 1, genfw's defaults 1, of a 20 ms step.
+    assert "| vae | 20.0 ms | +3.00% (0.60 ms) | +1.00% (0.20 ms) | +1.00% (0.20 ms) | +5.0% |" in page
     assert "| `ddp_scaling.json` | Test CPU | 2 | 1 | 2.13.0+cpu | 0.50 |" in page
     assert "| bf16 | bf16-mixed | 3,000.0 |" in page
     assert "60.0 GFLOP/s in fp32 and 1.0 GFLOP/s in bf16 (CPU flags: `avx2`)" in page
