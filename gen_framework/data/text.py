@@ -162,7 +162,8 @@ class TextDataModule(GenerativeDataModule):
         return Splits(train=RandomWindows(tokens[:cut], self.block_size, num_train, self.seed), val=val, test=val)
 
     def data_spec(self) -> dict[str, Any]:
-        return {"modality": "text", "tokenizer": self.tokenizer.to_dict()}
+        # sequence_length: tokens per model input (windows hold one more, the last target).
+        return {"modality": "text", "tokenizer": self.tokenizer.to_dict(), "sequence_length": self.block_size}
 
 
 class TextFile(TextDataModule):

@@ -83,6 +83,14 @@ class AutoregressiveModule(GenerativeModule):
         """The longest context the network conditions on (block size, receptive field), in tokens."""
         raise NotImplementedError(f"{type(self).__name__} must define context_size")
 
+    @property
+    def max_sequence_length(self) -> int | None:
+        """The longest input sequence the network accepts, in tokens (learned positions); ``None``: any length.
+
+        Data whose ``sequence_length`` is longer is refused when the data is adopted, before training starts.
+        """
+        return None
+
     def context_start(self, length: int) -> int:
         """Called before each generated token: first position of the context given ``length`` tokens so far.
 
@@ -121,6 +129,13 @@ class AutoregressiveModule(GenerativeModule):
 
     def adopt_data_spec(self, spec: dict[str, Any]) -> None:
         super().adopt_data_spec(spec)
+        longest, length = self.max_sequence_length, spec.get("sequence_length")
+        if longest is not None and length is not None and length > longest:
+            raise ConfigError(
+                f"{type(self).__name__}: the data's sequences are {length} tokens, longer than the {longest} the "
+                f"model accepts; set the model's block_size (the option behind its max_sequence_length) to at "
+                f"least {length}, or lower the data's block_size"
+            )
         data_vocab = vocab_size_of(spec)
         if data_vocab is None:
             return

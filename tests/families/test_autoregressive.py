@@ -84,3 +84,16 @@ def test_generation_refuses_bad_options():
         model.generate(torch.tensor([[1]]), 3, top_p=1.5)
     with pytest.raises(ConfigError, match="prompt"):
         model.generate(torch.tensor([1]), 3)
+
+
+def test_data_longer_than_the_model_accepts_is_refused_before_training():
+    class Limited(ToyLM):
+        @property
+        def max_sequence_length(self):
+            return 8
+
+    spec = {"modality": "text", "tokenizer": None}
+    Limited(vocab_size=5).adopt_data_spec({**spec, "sequence_length": 8})
+    ToyLM(vocab_size=5).adopt_data_spec({**spec, "sequence_length": 4096})  # no limit by default
+    with pytest.raises(ConfigError, match=r"Limited: the data's sequences are 9 tokens, longer than the 8 .*block_size"):
+        Limited(vocab_size=5).adopt_data_spec({**spec, "sequence_length": 9})

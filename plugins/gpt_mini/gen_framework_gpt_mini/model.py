@@ -195,6 +195,10 @@ class GPTMini(AutoregressiveModule):
     def context_size(self) -> int:
         return self.block_size
 
+    @property
+    def max_sequence_length(self) -> int:
+        return self.block_size  # learned position embeddings stop there
+
     def ema_module_names(self) -> list[str]:
         return ["transformer", "lm_head"]
 
