@@ -60,7 +60,7 @@ def test_clock_counts_forward_backward_and_adam_and_nothing_else(compute_clock):
         while time.process_time() < end:
             pass
         assert clock.seconds == before_idle
-    assert 0.035 < after_forward < 0.1, after_forward
+    assert 0.04 <= after_forward < 0.055, after_forward  # twice the inner layer would be >= 0.06
     assert clock.seconds > after_forward  # backward and Adam counted too
     # Everything patched is put back, and the hooks are gone.
     assert torch.autograd.backward is backward and adam_module.adam is adam
