@@ -75,3 +75,11 @@ class ComputeClock:
             for handle in self._handles:
                 handle.remove()
             self._handles.clear()
+
+
+def matched_overhead_percent(ratio: float, plain_ratio: float) -> float:
+    """Overhead of a loop over the plain one, in percent, from each one's other/compute time ratio.
+
+    A loop's step is ``compute * (1 + r)``, and both loops do the same compute.
+    """
+    return 100 * ((1 + ratio) / (1 + plain_ratio) - 1)

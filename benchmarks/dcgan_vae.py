@@ -48,7 +48,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, write_results  # noqa: E402
-from compute_clock import ComputeClock  # noqa: E402
+from compute_clock import ComputeClock, matched_overhead_percent  # noqa: E402
 from cpu_budget import CPUBudgetProbe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -323,7 +323,7 @@ def overhead(kind: str, steps: int, repeats: int, workdir: Path) -> dict[str, An
             "minimal_overhead_percent": round(100 * (minimal_ms / plain_ms - 1), 1),
             **{f"{path}_each_repeat": [round(m, 2) for m in medians[path][clock]] for path in paths},
         }
-    result["compute_matched"] = compute_matched({path: medians[path] for path in paths})
+    result["compute_matched"] = compute_matched(medians)
     return result
 
 
@@ -338,9 +338,8 @@ def compute_matched(medians: dict[str, dict[str, list[float]]]) -> dict[str, Any
     ratio = {path: statistics.median(o / c for o, c in zip(m["other"], m["compute"])) for path, m in medians.items()}
     base = 1.0 + ratio["plain"]
     result: dict[str, Any] = {
-        "overhead_percent": round(100 * (ratio["genfw"] - ratio["plain"]) / base, 1),
-        "lightning_overhead_percent": round(100 * (ratio["lightning"] - ratio["plain"]) / base, 1),
-        "minimal_overhead_percent": round(100 * (ratio["minimal"] - ratio["plain"]) / base, 1),
+        **{f"{prefix}overhead_percent": round(matched_overhead_percent(ratio[path], ratio["plain"]), 1)
+           for prefix, path in (("", "genfw"), ("lightning_", "lightning"), ("minimal_", "minimal"))},
         # Consecutive legs: Lightning's own loop, the family base's step, genfw's defaults.
         "lightning_loop_points": round(100 * (ratio["minimal"] - ratio["plain"]) / base, 2),
         "family_base_points": round(100 * (ratio["lightning"] - ratio["minimal"]) / base, 2),

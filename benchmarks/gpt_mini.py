@@ -51,7 +51,7 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, machine_info  # noqa: E402
-from compute_clock import ComputeClock  # noqa: E402
+from compute_clock import ComputeClock, matched_overhead_percent  # noqa: E402
 
 RESULTS = RESULTS_DIR / "gpt_mini.json"
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "gpt_mini" / "pydocs.yaml"
@@ -239,7 +239,7 @@ def throughput(repeats: int, warmup: int, steps: int) -> dict[str, Any]:
     ratio = {name: [(run[1] - run[2]) / run[2] for run in runs] for name, runs in (("trainer", trainer), ("plain", plain))}
     r_trainer, r_plain = statistics.median(ratio["trainer"]), statistics.median(ratio["plain"])
     result["compute_matched"] = {
-        "overhead_percent": round(100 * ((1 + r_trainer) / (1 + r_plain) - 1), 1),
+        "overhead_percent": round(matched_overhead_percent(r_trainer, r_plain), 1),
         "trainer_other_over_compute": round(r_trainer, 4), "plain_other_over_compute": round(r_plain, 4),
         "trainer_other_over_compute_each": [round(r, 4) for r in ratio["trainer"]],
         "plain_other_over_compute_each": [round(r, 4) for r in ratio["plain"]],
