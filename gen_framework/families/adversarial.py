@@ -192,9 +192,11 @@ class AdversarialModule(GenerativeModule):
         real = images_of(batch)
         opt_g, opt_d = self.optimizers()
         batch_size = real.shape[0]
-        for _ in range(self.d_steps):
-            metrics = self._discriminator_update(real, opt_d)
-        metrics["train/loss_g"] = self._generator_update(batch_size, opt_g)
+        # Latents and any noise the networks draw come from this rank's stream for this step.
+        with self.training_randomness():
+            for _ in range(self.d_steps):
+                metrics = self._discriminator_update(real, opt_d)
+            metrics["train/loss_g"] = self._generator_update(batch_size, opt_g)
         self.step_losses = {"train/loss_d": metrics["train/loss_d"], "train/loss_g": metrics["train/loss_g"]}
         self._average_buffers()
         self.update_ema()

@@ -165,7 +165,9 @@ class AutoregressiveModule(GenerativeModule):
 
     @final
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        loss = self._next_token_loss(batch)
+        # Dropout masks come from this rank's stream for this step.
+        with self.training_randomness():
+            loss = self._next_token_loss(batch)
         self.step_losses = {"train/loss": loss.detach()}
         if self.is_logging_step:
             self.log("train/loss", loss, prog_bar=True)

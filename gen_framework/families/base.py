@@ -22,6 +22,13 @@ from torch.optim.swa_utils import AveragedModel
 
 from gen_framework._atomic import atomic_path
 from gen_framework.errors import CheckpointError, ConfigError
+from gen_framework.families._randomness import (
+    base_seed,
+    capture_rng_state,
+    restore_rng_state,
+    seeded_default_generators,
+    stream_seed,
+)
 
 Family = Literal["adversarial", "variational", "autoregressive"]
 Modality = Literal["image", "audio", "text"]
@@ -64,6 +71,8 @@ class GenerativeModule(pl.LightningModule):
         #: The latest training step's losses by logged key, detached; the family bases set them in
         #: ``training_step`` and :class:`~gen_framework.callbacks.training_health.TrainingHealth` checks them.
         self.step_losses: dict[str, Tensor] = {}
+        #: Seed of the per-rank training streams (see :meth:`training_randomness`); set when ``fit`` starts.
+        self.training_seed: int | None = None
 
     # ------------------------------------------------------------------ hooks
 
@@ -132,6 +141,31 @@ class GenerativeModule(pl.LightningModule):
         if callable(spec_fn):
             self.adopt_data_spec(spec_fn())
         self._build_ema()
+        if stage == "fit" and self._trainer is not None:
+            # Rank 0's choice on every rank; a resumed run replaces it with the checkpoint's in on_load_checkpoint.
+            self.training_seed = int(self.trainer.strategy.broadcast(base_seed(), src=0))
+
+    # ------------------------------------------------------------ randomness
+
+    @final
+    @contextlib.contextmanager
+    def training_randomness(self) -> Iterator[None]:
+        """Within this context, torch's default generators draw this rank's stream for this training batch.
+
+        The family bases run each ``training_step`` inside it, so everything a step draws from the default
+        generators — latents, reparameterisation noise, noise inputs, style mixing, dropout — comes from the
+        seed ``stream_seed(training_seed, global_rank, batch)``, where ``batch`` counts training batches over
+        the whole run (``global_step`` without gradient accumulation). Every rank therefore draws differently,
+        a resumed run draws what the uninterrupted run drew, and the default generators' states outside
+        training steps are left as they were. Outside a running ``fit`` it does nothing.
+        """
+        trainer = self._trainer
+        if trainer is None or not trainer.training or self.training_seed is None:
+            yield
+            return
+        batch = trainer.fit_loop.epoch_loop.total_batch_idx
+        with seeded_default_generators(stream_seed(self.training_seed, trainer.global_rank, batch), self.device):
+            yield
 
     # --------------------------------------------------------------- sampling
 
@@ -250,7 +284,9 @@ class GenerativeModule(pl.LightningModule):
     # ------------------------------------------------------------ checkpoints
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = {**self._provenance(), "rng": capture_rng_state()}
+        checkpoint[CHECKPOINT_KEY] = {
+            **self._provenance(), "rng": capture_rng_state(), "training_seed": self.training_seed,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         meta = checkpoint.get(CHECKPOINT_KEY) or {}
@@ -259,6 +295,8 @@ class GenerativeModule(pl.LightningModule):
             # Restored in on_train_start, after Lightning has created the data iterator (which draws from the
             # global generator), so resumed training draws the latents and noise of an uninterrupted run.
             self._pending_rng_state = meta["rng"]
+        if resuming and meta.get("training_seed") is not None:
+            self.training_seed = int(meta["training_seed"])
         if meta.get("data_spec") is not None:
             self.adopt_loaded_data_spec(meta["data_spec"])
         # The EMA copies must exist before Lightning loads the state dict that holds them.
@@ -353,37 +391,6 @@ class GenerativeModule(pl.LightningModule):
 
 def _spec_text(entries: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in entries.items())
-
-
-def capture_rng_state() -> dict[str, Any]:
-    """The process's random states (torch, numpy, random) in a form ``torch.load(weights_only=True)`` accepts."""
-    import random
-
-    import numpy as np
-
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype("int64")), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached": float(cached)},
-        "python": list(random.getstate()[1]) + [random.getstate()[0], random.getstate()[2]],
-    }
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`capture_rng_state` captured."""
-    import random
-
-    import numpy as np
-
-    torch.set_rng_state(state["torch"])
-    numpy_state = state["numpy"]
-    np.random.set_state((
-        numpy_state["kind"], numpy_state["keys"].numpy().astype("uint32"), numpy_state["pos"],
-        numpy_state["has_gauss"], numpy_state["cached"],
-    ))
-    python = state["python"]
-    random.setstate((python[-2], tuple(python[:-2]), python[-1]))
 
 
 def _jsonable(value: Any) -> Any:

@@ -152,7 +152,9 @@ class VariationalModule(GenerativeModule):
 
     @final
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        terms = self.elbo_terms(images_of(batch))
+        # The reparameterisation noise comes from this rank's stream for this step.
+        with self.training_randomness():
+            terms = self.elbo_terms(images_of(batch))
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         loss = recon + self.kl_weight() * kl
         self.step_losses = {"train/loss": loss.detach()}
