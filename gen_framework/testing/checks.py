@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 import torch
 
 from gen_framework.testing.kit import KitContext
+from gen_framework.testing.rank_randomness import check_ddp_ranks_draw_differently
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,7 @@ CHECKS: tuple[Check, ...] = (
     Check("predict_writes_files", check_predict_writes_files),
     Check("bf16_mixed_step", check_bf16_mixed_step),
     Check("ddp_two_processes", check_ddp_two_processes, distributed=True),
+    Check("ddp_ranks_draw_differently", check_ddp_ranks_draw_differently, distributed=True),
     Check("resume_equivalence", check_resume_equivalence),
     Check("adversarial_players_both_change", check_adversarial_players_both_change, ("adversarial",)),
     Check("variational_terms", check_variational_terms, ("variational",)),

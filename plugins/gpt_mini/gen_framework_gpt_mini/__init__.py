@@ -10,7 +10,7 @@ PLUGIN = PluginSpec(
     description="nanoGPT-class decoder (tied embeddings, KV-cache decoding) for character, byte or BPE text",
     default_datamodule="pydocs",
     default_config="gpt_mini/pydocs.yaml",
-    test_init_args={"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16},
+    test_init_args={"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16, "dropout": 0.1},
 )
 
 __all__ = ["GPTMini", "KVCache", "PLUGIN"]
