@@ -19,6 +19,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUTPUT="${1:-$ROOT/benchmarks/results/gpu_check.json}"
 PYTHON="${PYTHON:-python}"
+# the cases run in their own directories: make a relative interpreter path absolute (keeping a venv's link)
+if [[ "$PYTHON" == */* ]]; then PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")"; fi
 STEPS="${GENFW_GPU_STEPS:-3}"
 TIMEOUT="${GENFW_GPU_TIMEOUT:-600}"
 WORK="$(mktemp -d)"

@@ -379,7 +379,8 @@ def ddp(page: Page, data: dict[str, Any] | None) -> None:
     ax.axhline(next(iter(results.values())).get("goal", 1.8), color=COLORS["target"], linestyle="--", label="goal")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_ylabel("speed-up, 2 processes over 1")
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 2.2)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     page.figure("ddp_scaling", fig, "DDP scaling with 2 CPU processes")
 
 
