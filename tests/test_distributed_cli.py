@@ -12,7 +12,7 @@ import torch
 TESTS = Path(__file__).resolve().parent
 FIT = ["fit", "--model", "toys.models.ToyImageGAN", "--data", "toys.data.ToyImages", "--trainer.accelerator", "cpu",
        "--trainer.strategy", "ddp", "--trainer.max_steps", "3", "--trainer.enable_progress_bar", "false",
-       "--trainer.limit_val_batches", "0"]
+       "--trainer.limit_val_batches", "0", "--seed_everything", "7"]
 
 
 def environment() -> dict[str, str]:
@@ -33,6 +33,8 @@ def test_genfw_fit_with_two_ddp_processes(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = torch.load(next(tmp_path.rglob("last.ckpt")), weights_only=True)
     assert checkpoint["global_step"] == 3
+    # the per-rank training streams derive from --seed_everything, and a resumed run continues them
+    assert checkpoint["gen_framework"]["training_seed"] == 7
 
 
 @pytest.mark.slow

@@ -160,9 +160,11 @@ class GenerativeModule(pl.LightningModule):
         training steps are left as they were. Outside a running ``fit`` it does nothing.
         """
         trainer = self._trainer
-        if trainer is None or not trainer.training or self.training_seed is None:
+        if trainer is None or not trainer.training:
             yield
             return
+        if self.training_seed is None:  # a subclass's setup() did not call super(): no broadcast, but per rank
+            self.training_seed = base_seed()
         batch = trainer.fit_loop.epoch_loop.total_batch_idx
         with seeded_default_generators(stream_seed(self.training_seed, trainer.global_rank, batch), self.device):
             yield

@@ -1,7 +1,8 @@
-"""Per-rank training randomness: under DDP every rank draws its own latents/noise/dropout, from (seed, rank, batch).
+"""Plain DDP for every family, and per-rank training randomness: every rank draws its own latents, noise and
+dropout masks, from (seed, rank, batch), and all ranks end with identical weights.
 
-The multi-process test trains a user GAN, VAE and autoregressive model (subclassed as the docs say) in one
-2-process launch; the rest runs in this process.
+The multi-process test trains a user GAN (with BatchNorm and an EMA), VAE and autoregressive model
+(subclassed as the docs say) in one 2-process launch; the rest runs in this process.
 """
 
 import os

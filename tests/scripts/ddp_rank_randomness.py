@@ -24,13 +24,16 @@ from gen_framework.families import AdversarialModule, AutoregressiveModule, Vari
 
 
 class UserGAN(AdversarialModule):
-    """An MLP GAN on 1x8x8 images that keeps the latents of its first training step."""
+    """An MLP GAN on 1x8x8 images that keeps the latents of its first training step.
+
+    BatchNorm in the generator and an EMA exercise the base's buffer averaging and EMA under DDP.
+    """
 
     def __init__(self, latent_dim: int = 8, hidden: int = 32, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.latent_dim = latent_dim
-        self.generator = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, 64), nn.Tanh(),
-                                       nn.Unflatten(1, (1, 8, 8)))
+        self.generator = nn.Sequential(nn.Linear(latent_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                                       nn.Linear(hidden, 64), nn.Tanh(), nn.Unflatten(1, (1, 8, 8)))
         self.discriminator = nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
         self.first_draw: Tensor | None = None
 
@@ -111,7 +114,7 @@ def build(family: str) -> tuple[pl.LightningModule, DataLoader]:
         return UserLM(vocab_size=8, lr=1e-2), DataLoader(windows, batch_size=8, shuffle=True)
     images = torch.rand(64, 1, 8, 8, generator=generator) * 2 - 1
     data = DataLoader(TensorDataset(images), batch_size=8, shuffle=True)
-    return (UserGAN() if family == "adversarial" else UserVAE()), data
+    return (UserGAN(ema_decay=0.9) if family == "adversarial" else UserVAE()), data
 
 
 def main() -> None:
