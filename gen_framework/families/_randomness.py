@@ -20,7 +20,9 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
+from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
 
 _MASK64 = (1 << 64) - 1
 
@@ -85,8 +87,6 @@ def _accelerator_generator(device: torch.device) -> torch.Generator | None:
 def capture_rng_state() -> dict[str, Any]:
     """The process's random states — torch (CPU and every CUDA device), numpy, Python — as Lightning collects
     them, in a form ``torch.load(weights_only=True)`` accepts (numpy's key array becomes a tensor)."""
-    from lightning_fabric.utilities.seed import _collect_rng_states
-
     states = _collect_rng_states(include_cuda=True)
     kind, keys, pos, has_gauss, cached = states["numpy"]
     states["numpy"] = {"kind": kind, "keys": torch.from_numpy(keys.astype("int64")), "pos": int(pos),
@@ -102,10 +102,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     CUDA states are restored for the devices both runs have: a run resumed on fewer (or no) GPUs keeps the
     rest as they are. Checkpoints written before CUDA states were saved restore the CPU-side states only.
     """
-    from lightning_fabric.utilities.seed import _set_rng_states
-
-    import numpy as np
-
     numpy_state = state["numpy"]
     python = state["python"]
     if isinstance(python, dict):
