@@ -20,6 +20,7 @@ CLASS_SECTIONS = ("model", "data")
 #: Limits far above any real config (ours hold about a hundred values, six levels deep).
 MAX_CONFIG_VALUES = 100_000
 MAX_CONFIG_DEPTH = 50
+MAX_CONFIG_BYTES = 1024**2
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -32,9 +33,13 @@ def read_config(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from err
+    if len(raw) > MAX_CONFIG_BYTES:
+        # parsing a huge file takes minutes and gigabytes before any other check could refuse it
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024**2} MiB; configs are a few KiB")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -89,8 +94,8 @@ def check_structure(content: Any, path: Path) -> None:
             expanded[id(node)] = 1 + sum(expanded.get(id(c), 1) for c in children)
             if expanded[id(node)] > MAX_CONFIG_VALUES:
                 raise ConfigError(
-                    f"config file {path} expands to more than {MAX_CONFIG_VALUES:,} values through YAML aliases "
-                    "(*name); write the values out or use fewer aliases"
+                    f"config file {path} holds more than {MAX_CONFIG_VALUES:,} values (YAML aliases, *name, count "
+                    "once per use); configs hold about a hundred"
                 )
             continue
         if id(node) in open_nodes:

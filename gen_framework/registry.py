@@ -14,7 +14,6 @@ its error and never breaks another plugin or the CLI; one that targets another p
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata as metadata
 import os
 import re
@@ -264,9 +263,12 @@ def api_compatible(version: str) -> bool:
 
 
 def resolve_module_class(plugin: str | None, class_path: str | None, *, source: str) -> type[GenerativeModule]:
-    """The module class named by saved weights: through the registry by plugin name, else by class path."""
-    from gen_framework.families.base import GenerativeModule
+    """The module class named by saved weights, found among the installed plugins' classes.
 
+    Metadata (a checkpoint's ``gen_framework`` entry, a ``config.json``) never chooses a module to import: a
+    class path is only compared with the classes the registry's entry points (or :func:`register`) provide.
+    A model class outside any plugin is made loadable by registering it in-process first.
+    """
     if plugin:
         try:
             spec = registry.get(plugin)
@@ -279,14 +281,13 @@ def resolve_module_class(plugin: str | None, class_path: str | None, *, source: 
         return spec.module_class
     if not class_path or "." not in class_path:
         raise CheckpointError(f"{source} names no plugin and no model class; it was not written by gen-framework")
-    module_name, _, attr = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise CheckpointError(f"{source} needs the model class {class_path}, which cannot be imported: {err}") from err
-    if not (isinstance(cls, type) and issubclass(cls, GenerativeModule)):
-        raise CheckpointError(f"{source} names {class_path}, which is not a gen-framework model")
-    return cls
+    for cls in registry.module_classes():
+        if _class_path(cls) == class_path:
+            return cls
+    raise CheckpointError(
+        f"{source} names the model class {class_path}, which no installed plugin provides; install its plugin or "
+        "register the class (gen_framework.registry.register) — a file's metadata never chooses code to import"
+    )
 
 
 def _provider(record: PluginRecord) -> str:

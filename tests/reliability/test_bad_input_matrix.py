@@ -428,7 +428,7 @@ CASES = [
     case("checkpoint-empty", ["predict", "--ckpt_path", "empty.ckpt"], "empty.ckpt", "0 bytes",
          setup=file("empty.ckpt", b"")),
     case("checkpoint-pickle-runs-code", ["predict", "--ckpt_path", "evil.ckpt"], "refused", "evil.ckpt",
-         "could run code", setup=evil_checkpoint),
+         "asks to run code", setup=evil_checkpoint),
     case("checkpoint-plain-pickle-runs-code", ["predict", "--ckpt_path", "evil.ckpt"], "evil.ckpt",
          "could run code", setup=evil_pickle),
     case("checkpoint-missing", ["predict", "--ckpt_path", "gone.ckpt"], "gone.ckpt", "no checkpoint file"),
