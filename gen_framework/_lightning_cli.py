@@ -12,7 +12,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from gen_framework._parse_errors import class_aliases, describe_interpolation_error, describe_parse_error
-from gen_framework._preflight import check_finite, check_output_dirs
+from gen_framework._preflight import check_finite, check_output_dirs, describe_allocation_failure
 from gen_framework.callbacks.evaluation import Evaluation
 from gen_framework.callbacks.preemption import Preemption
 from gen_framework.callbacks.run_checkpoint import RunCheckpoint
@@ -181,6 +181,15 @@ class GenFWCLI(LightningCLI):
         except (MisconfigurationException, ValueError, ImportError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"trainer: {first}") from err
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except (ValueError, RuntimeError, MemoryError) as err:
+            too_large = describe_allocation_failure(err)
+            if too_large is None:
+                raise
+            raise ConfigError(too_large) from err
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.config.subcommand]

@@ -53,7 +53,9 @@ def read_config(path: Path) -> dict[str, Any]:
     except RecursionError as err:
         raise ConfigError(f"config file {path} nests lists or mappings too deeply to be read") from err
     if content is None:
-        return {}
+        raise ConfigError(
+            f"config file {path} is empty; give at least one section (trainer, model, data, ...) or drop it"
+        )
     check_structure(content, path)
     if not isinstance(content, dict):
         raise ConfigError(
@@ -125,6 +127,13 @@ def check_output_dir(option: str, path: str | os.PathLike[str] | None) -> None:
     if path is None or "://" in str(path):
         return
     path = Path(os.path.expanduser(str(path)))
+    try:
+        _check_dir(option, path)
+    except OSError as err:  # a name longer than the file system allows, a loop of links, ...
+        raise ConfigError(f"{option} {path} cannot be used: {err.strerror or err}") from err
+
+
+def _check_dir(option: str, path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{option} {path} is an existing file, not a directory; choose a directory")
     existing = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), None)
@@ -167,6 +176,29 @@ def check_finite(config: Any) -> None:
             infinite_allowed = not key.startswith(("model.init_args.", "data.init_args."))
             if math.isnan(number) or (math.isinf(number) and not infinite_allowed):
                 raise ConfigError(f"{key} must be a finite number, got {value!r}")
+
+
+def describe_allocation_failure(err: BaseException) -> str | None:
+    """One line for a model whose tensors could not be allocated while it was built, else ``None``.
+
+    jsonargparse reports such a failure as a type mismatch of the ``model`` option ("Expected a NoneType"); the
+    allocator's error is in the chain or quoted in the message.
+    """
+    import re
+
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        asked = re.search(r"can't allocate memory: you tried to allocate (\d+) bytes", str(current))
+        if asked is not None or isinstance(current, MemoryError):
+            size = f" ({int(asked.group(1)) / 1024**3:,.1f} GiB)" if asked else ""
+            return (
+                f"the model is too large to build: a tensor did not fit in memory{size}; reduce the model's sizes "
+                "(--model.init_args.*)"
+            )
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _numbers(value: Any) -> list[float]:

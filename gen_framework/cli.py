@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(
                 f"unknown subcommand {args[0]!r}; choose one of {', '.join(SUBCOMMANDS)}, plugins, new-plugin"
             )
+        args = _attach_negative_values(args)
         for arg in args:
             if "\x00" in arg:
                 raise ConfigError(f"argument {arg!r} contains a NUL character")
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         run_lightning_cli(args)
         return 0
     except Exception as err:
-        user_error = find_user_error(err)
+        user_error = find_user_error(err) or _system_error(err)
         if user_error is None or debug:
             raise
         # one line, even when a message quotes a value or a library error that spans several
@@ -82,6 +84,24 @@ def main(argv: list[str] | None = None) -> int:
         return code if isinstance(code, int) else (0 if code is None else 2)
 
 
+def _system_error(err: BaseException) -> GenFrameworkError | None:
+    """A full disk or quota behind ``err``, as a one-line error naming the file (``None`` for anything else)."""
+    import errno
+
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = f" while writing {current.filename}" if current.filename else ""
+            return GenFrameworkError(
+                f"{current.strerror or 'no space left on device'}{where}; free some space, then resume with "
+                "--ckpt_path last (the last complete checkpoint was kept)"
+            )
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _stopped_by_signal(exit_: SystemExit) -> tuple[int, str] | None:
     """Exit code and line for a run stopped by SIGTERM/SIGINT (only possible once Lightning is imported)."""
     if "pytorch_lightning" not in sys.modules:
@@ -89,6 +109,20 @@ def _stopped_by_signal(exit_: SystemExit) -> tuple[int, str] | None:
     from gen_framework.callbacks.signal_stop import describe_stop
 
     return describe_stop(exit_)
+
+
+_NEGATIVE_NUMBER = re.compile(r"-(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?|-inf|-\.inf")
+
+
+def _attach_negative_values(args: list[str]) -> list[str]:
+    """``--opt -1e-3`` as ``--opt=-1e-3``: argparse reads a value such as ``-1e-3`` as an option name."""
+    out: list[str] = []
+    for arg in args:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_NUMBER.fullmatch(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def find_user_error(err: BaseException) -> GenFrameworkError | None:
@@ -144,6 +178,9 @@ def new_plugin_command(args: list[str]) -> int:
     parser.add_argument("--family", required=True, choices=["adversarial", "variational", "autoregressive"])
     parser.add_argument("--output", default=None, help="directory to write (default: ./NAME)")
     options = parser.parse_args(args)
+    from gen_framework._preflight import check_output_dir
+
+    check_output_dir("--output", options.output or options.name)
     target = new_plugin(options.name, options.family, options.output)
     print(f"genfw: wrote plugin {options.name!r} to {target}; install it with: pip install {target}")
     return 0

@@ -14,12 +14,16 @@ its error and never breaks another plugin or the CLI; one that targets another p
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as metadata
 import os
 import re
+import signal
+import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from gen_framework.errors import CheckpointError, PluginError
@@ -130,11 +134,14 @@ class PluginRegistry:
 
     def _load_entry_point(self, name, value, load, dist_name, version) -> None:  # noqa: ANN001
         record = PluginRecord(name=name, status="ok", distribution=dist_name, version=version, entry_point=value)
+        pressed: list[int] = []
         try:
-            spec = load()
+            # a plugin printing at import must not corrupt `genfw plugins --json`; its output goes to stderr
+            with contextlib.redirect_stdout(sys.stderr), _record_ctrl_c(pressed):
+                spec = load()
         except BaseException as err:  # a plugin's import may raise anything, SystemExit included
-            if isinstance(err, KeyboardInterrupt):
-                raise
+            if isinstance(err, KeyboardInterrupt) and pressed:
+                raise  # the user pressed Ctrl-C; a KeyboardInterrupt the plugin raised itself breaks only it
             record.status, record.error = "broken", f"import of {value} failed: {type(err).__name__}: {err}"
             record.details = traceback.format_exc()
             self._add(record)
@@ -288,6 +295,25 @@ def resolve_module_class(plugin: str | None, class_path: str | None, *, source: 
         f"{source} names the model class {class_path}, which no installed plugin provides; install its plugin or "
         "register the class (gen_framework.registry.register) — a file's metadata never chooses code to import"
     )
+
+
+@contextlib.contextmanager
+def _record_ctrl_c(pressed: list[int]) -> Iterator[None]:
+    """Notes in ``pressed`` a SIGINT that arrives inside the block (then raised as usual)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        pressed.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
 def _provider(record: PluginRecord) -> str:

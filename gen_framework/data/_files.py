@@ -120,13 +120,17 @@ def find_files(root: str | Path, extensions: Collection[str], owner: str) -> Fou
                 continue
             path = Path(folder, name)
             (paths if _is_regular(path) else irregular).append(path)
+    skipped = ""
     if irregular:
         more = f" and {len(irregular) - 3} more" if len(irregular) > 3 else ""
         named = ", ".join(p.name for p in irregular[:3]) + more
-        rank_zero_warn(f"{owner}: skipped {len(irregular)} file(s) under {root} that are not regular files ({named})")
+        skipped = f"skipped {len(irregular)} that are not regular files (FIFOs, devices): {named}"
     if not paths:
         allowed = ", ".join(sorted(extensions))
-        raise DataError(f"{owner}: no files with extension {allowed} (any case) under {root}")
+        note = f"; {skipped}" if skipped else ""
+        raise DataError(f"{owner}: no files with extension {allowed} (any case) under {root}{note}")
+    if skipped:
+        rank_zero_warn(f"{owner}: {skipped} (under {root})")
     paths.sort()
     tops = [p.relative_to(root).parts[0] if len(p.relative_to(root).parts) > 1 else None for p in paths]
     classes = sorted({t for t in tops if t is not None})
