@@ -71,6 +71,8 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
+        if trainer.is_global_zero and trainer.ckpt_path and "://" not in str(trainer.ckpt_path):
+            remove_stale_temporaries(Path(trainer.ckpt_path).parent)
         if trainer.is_global_zero and self.dirpath is not None and "://" not in str(self.dirpath):
             marker = Path(self.dirpath) / RUNNING_MARKER
             with contextlib.suppress(OSError):
@@ -86,6 +88,16 @@ class RunCheckpoint(ModelCheckpoint):
             with contextlib.suppress(OSError):
                 self._marker.unlink(missing_ok=True)
             self._marker = None
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Removes the hidden ``.NAME.ckpt.*.tmp`` files a save killed half-way left in ``folder`` (the run resumed
+    from it writes into a new folder, so its own saves would never clean them), unless a fit still writes there."""
+    if run_in_progress(folder):
+        return
+    for stale in folder.glob(".*.ckpt.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
 
 
 def run_in_progress(folder: Path) -> bool:

@@ -132,3 +132,13 @@ def test_a_full_disk_during_fit_is_one_line_and_keeps_the_last_checkpoint(toys, 
     assert len(line) == 1 and "No space left on device" in line[0] and "--ckpt_path last" in line[0]
     assert step_of(find_last_checkpoint("runs")) == 2
     assert not [p for p in toys.rglob(".*.tmp")], "a temporary checkpoint was left behind"
+
+
+def test_resuming_removes_what_a_killed_save_left_beside_the_checkpoint(toys):
+    assert main([*FIT, "--trainer.max_steps", "2"]) == 0
+    last = find_last_checkpoint("runs")
+    stale = last.parent / ".last.ckpt.k2j4x9.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    assert main([*FIT, "--trainer.max_steps", "3", "--ckpt_path", "last"]) == 0
+    assert not stale.exists()
+    assert last.exists()
