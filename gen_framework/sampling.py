@@ -121,8 +121,8 @@ def prepare_output_dir(directory: Path, *, overwrite: bool, check_only: bool = F
 
     A folder that does not exist or holds nothing but hidden files is used as it is. Otherwise the run is
     refused unless ``overwrite``: then the previous run's files (those its ``manifest.json`` lists, files named
-    like samples, ``grid.png`` and ``manifest.json``) are removed first, so the new manifest describes every sample in the folder. Other
-    files are left where they are.
+    like samples, ``grid.png`` and ``manifest.json``) are removed first, so the new manifest describes every
+    sample in the folder. Other files are left where they are.
 
     Raises:
         ConfigError: naming the folder and a few of its files, when it is not empty and ``overwrite`` is off.

@@ -48,7 +48,7 @@ def check_size(path: str | Path, nbytes: int, what: str) -> None:
         )
 
 
-def check_regular_file(path: str | Path, owner: str) -> int:
+def check_regular_file(path: str | Path, owner: str, kind: str = "file") -> int:
     """The size of ``path`` in bytes, after checking that it is a regular file within the limit.
 
     Raises:
@@ -57,7 +57,7 @@ def check_regular_file(path: str | Path, owner: str) -> int:
     try:
         info = os.stat(path)
     except OSError as error:
-        raise DataError(f"{owner}: cannot read {path}: {error.strerror or error}") from None
+        raise DataError(f"{owner}: cannot read {kind} {path}: {error.strerror or error}") from None
     if not stat.S_ISREG(info.st_mode):
         kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, socket or device)"
         raise DataError(f"{owner}: {path} is {kind}; give a regular file")
@@ -65,14 +65,14 @@ def check_regular_file(path: str | Path, owner: str) -> int:
     return info.st_size
 
 
-def read_file_bytes(path: str | Path, owner: str) -> bytes:
+def read_file_bytes(path: str | Path, owner: str, kind: str = "file") -> bytes:
     """The bytes of a regular file within the size limit (see :func:`check_regular_file`)."""
-    check_regular_file(path, owner)
+    check_regular_file(path, owner, kind)
     try:
         with open(path, "rb") as handle:
             data = handle.read(max_file_bytes() + 1)
     except OSError as error:
-        raise DataError(f"{owner}: cannot read {path}: {error.strerror or error}") from None
+        raise DataError(f"{owner}: cannot read {kind} {path}: {error.strerror or error}") from None
     check_size(path, len(data), "the file")  # it grew while being read
     return data
 

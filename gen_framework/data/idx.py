@@ -38,8 +38,8 @@ def read_idx_bytes(path: str | Path) -> bytes:
     """
     path = Path(path)
     if not path.name.endswith(".gz"):
-        return read_file_bytes(path, "IDX")
-    check_regular_file(path, "IDX")
+        return read_file_bytes(path, "IDX", "file")
+    check_regular_file(path, "IDX", "file")
     limit = max_file_bytes()
     try:
         with gzip.open(path, "rb") as stream:

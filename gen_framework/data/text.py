@@ -27,7 +27,7 @@ def read_utf8(path: str | Path, owner: str) -> str:
             limit (:func:`~gen_framework.data._files.max_file_bytes`), or not UTF-8 (with the byte offset).
     """
     path = Path(path)
-    raw = read_file_bytes(path, owner)  # a regular file within the size limit: /dev/zero would never end
+    raw = read_file_bytes(path, owner, "text file")  # a regular file within the size limit: /dev/zero would never end
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
