@@ -127,12 +127,16 @@ class SampleWriter(BasePredictionWriter):
         """Called when predicting stops early (a signal, an error): the manifest lists the files written so far."""
         if trainer.state.fn != "predict" or not trainer.is_global_zero:
             return
+        # No gathering (other ranks may have stopped already). A stop can land between a file's rename and its
+        # entry in the list, so the folder is read too: it held no samples when the run began (genfw predict
+        # refuses a folder with files), so every complete sample file in it is this run's.
+        written = {p.name for p in self.output_dir.glob(f"{self.prefix}_*") if p.suffix in (".png", ".wav", ".txt")}
+        files = sorted(set(self._files) | written)
         try:
-            # no gathering: other ranks may have stopped already; rank 0 lists the files it wrote
-            self._finish(trainer, pl_module, sorted(set(self._files)), complete=False)
+            self._finish(trainer, pl_module, files, complete=False)
         except Exception:  # noqa: BLE001 - the original error is the one to report
             return
-        exception.add_note(f"{len(set(self._files))} sample(s) written to {self.output_dir}, listed in manifest.json")
+        exception.add_note(f"{len(files)} sample(s) written to {self.output_dir}, listed in manifest.json")
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Called once after predicting: rank 0 writes the grid and the manifest for all ranks' files."""
