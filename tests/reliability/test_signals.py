@@ -1,7 +1,8 @@
 """SIGTERM and SIGINT stop every ``genfw`` subcommand: exit ``128 + signal``, one line, nothing half written.
 
 In-process runs send the signal from a callback at a chosen batch (``toys.signals.SignalAt``); one real
-process is stopped from outside while ``predict`` writes, as a scheduler or ``timeout`` would.
+process (``slow``) is stopped from outside while ``predict`` writes, as a scheduler or ``timeout`` would;
+``tests/callbacks/test_preemption.py`` does the same for ``fit``.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def test_predict_stops_and_its_manifest_lists_what_it_wrote(checkpoint, workdir,
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
 
 
+@pytest.mark.slow  # a real process: about 25 s
 def test_a_real_predict_process_stops_on_sigterm_from_outside(checkpoint, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *filter(None, sys.path)])}
     out = tmp_path / "samples"
