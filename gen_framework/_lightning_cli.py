@@ -12,14 +12,23 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from gen_framework._parse_errors import class_aliases, describe_interpolation_error, describe_parse_error
-from gen_framework._preflight import check_finite, check_output_dirs
+from gen_framework._preflight import check_finite, check_output_dirs, describe_allocation_failure
 from gen_framework.callbacks.evaluation import Evaluation
 from gen_framework.callbacks.preemption import Preemption
+from gen_framework.callbacks.run_checkpoint import RunCheckpoint
+from gen_framework.callbacks.signal_stop import SignalStop
 from gen_framework.callbacks.training_health import TrainingHealth
 from gen_framework.checkpoint import DEFAULT_RUNS_DIR
 from gen_framework.errors import CheckpointError, ConfigError, GenFrameworkError
-from gen_framework.families.base import GenerativeModule
+from gen_framework.families.base import CHECKPOINT_KEY, GenerativeModule
 from gen_framework.registry import registry
+from gen_framework.sampling import (
+    DEFAULT_MAX_NUM_SAMPLES,
+    DEFAULT_MAX_SAMPLE_LENGTH,
+    SampleRequests,
+    check_predict_request,
+    prepare_output_dir,
+)
 
 #: Sampling arguments of ``generate_samples`` that ``genfw predict`` sets itself.
 _SAMPLING_SKIP = {"num_samples", "generator"}
@@ -83,7 +92,8 @@ class GenFWCLI(LightningCLI):
         return describe_parse_error(err.message, options, class_aliases())
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # ModelCheckpoint's arguments; its last.ckpt also holds the final step of every fit
+        parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
         parser.add_lightning_class_args(Preemption, "preemption")
         # NaN/Inf losses stop the run with a clear error (or roll back); --training_health.on_nonfinite off.
         parser.add_lightning_class_args(TrainingHealth, "training_health")
@@ -100,6 +110,13 @@ class GenFWCLI(LightningCLI):
             parser.add_argument("--output_dir", type=str, default="samples", help="Where to write the samples.")
             parser.add_argument("--seed", type=int, default=0, help="Seed of the first sample batch.")
             parser.add_argument("--batch_size", type=int, default=64, help="Samples drawn per predict step.")
+            parser.add_argument("--overwrite", type=bool, default=False,
+                                help="Replace a previous run's samples in --output_dir (else a non-empty folder "
+                                "is refused).")
+            parser.add_argument("--max_num_samples", type=int, default=DEFAULT_MAX_NUM_SAMPLES,
+                                help="Upper bound on --num_samples; raise it on purpose for large runs.")
+            parser.add_argument("--max_sample_length", type=int, default=DEFAULT_MAX_SAMPLE_LENGTH,
+                                help="Upper bound on a sample's length in steps (max_new_tokens, seconds x rate).")
             if self._ckpt_class is not None:
                 parser.add_method_arguments(
                     self._ckpt_class, "generate_samples", "sampling", as_group=True, skip=_SAMPLING_SKIP
@@ -144,6 +161,7 @@ class GenFWCLI(LightningCLI):
             isinstance(c, LightningProgressBar) for c in configured
         ):
             callbacks = [*callbacks, ProgressBar()]
+        callbacks = [*callbacks, SignalStop()]
         config["plugins"] = _with_atomic_checkpoints(config.get("plugins"), config.get("strategy"))
         return super()._instantiate_trainer(config, callbacks)
 
@@ -164,14 +182,21 @@ class GenFWCLI(LightningCLI):
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"trainer: {first}") from err
 
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except (ValueError, RuntimeError, MemoryError) as err:
+            too_large = describe_allocation_failure(err)
+            if too_large is None:
+                raise
+            raise ConfigError(too_large) from err
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.config.subcommand]
         check_finite(config)
         check_output_dirs(self.config.subcommand, config)
         if self.config.subcommand == "predict":
-            for name in ("num_samples", "batch_size"):
-                if config[name] < 1:
-                    raise ConfigError(f"--{name} must be >= 1, got {config[name]}")
+            _check_predict(config, self._checkpoint)
         logger = config.trainer.get("logger")
         init_args = getattr(logger, "init_args", None)
         if init_args is not None and getattr(init_args, "name", None) == DEFAULT_LOGGER_NAME:
@@ -184,6 +209,8 @@ class GenFWCLI(LightningCLI):
         ):
             # --trainer.default_root_dir alone moves the whole run, logs and checkpoints included.
             init_args.save_dir = root
+        if self.config.subcommand != "predict":
+            _reserve_run_folder(init_args)
         if self.config.subcommand == "predict":
             # Predicting writes only the samples: no logger directory, no saved config.
             config.trainer.logger = False
@@ -232,20 +259,20 @@ class GenFWCLI(LightningCLI):
 
     def before_predict(self) -> None:
         from gen_framework.callbacks.sample_writer import SampleWriter
-        from gen_framework.sampling import SampleRequests
 
         config = self.config_init["predict"]
         self.model.sampling_options = dict(config.get("sampling") or {})
         self.model.sample_seed = int(config["seed"])
         self.datamodule = SampleRequests(num_samples=config["num_samples"], batch_size=config["batch_size"])
         self._output_dir = Path(config["output_dir"])
+        prepare_output_dir(self._output_dir, overwrite=bool(config.get("overwrite")))
         self.trainer.callbacks.append(SampleWriter(str(self._output_dir)))
 
     def after_fit(self) -> None:
         callback = self.trainer.checkpoint_callback
         if self.trainer.is_global_zero and callback is not None:
             last = getattr(callback, "last_model_path", "") or callback.best_model_path
-            print(f"genfw: checkpoint written to {last}")
+            print(f"genfw: checkpoint written to {last}" if last else "genfw: no checkpoint written (no step taken)")
             # trainer.log_dir broadcasts across ranks; only rank 0 is here, so ask the logger directly.
             log_dir = getattr(self.trainer.logger, "log_dir", None)
             if log_dir:
@@ -254,6 +281,29 @@ class GenFWCLI(LightningCLI):
     def after_predict(self) -> None:
         if self.trainer.is_global_zero:
             print(f"genfw: samples written to {self._output_dir.resolve()}")
+
+
+def _reserve_run_folder(init_args: Any) -> None:
+    """Claims the logger's ``version_N`` folder atomically (two fits started together never share one)."""
+    from gen_framework._run_dirs import is_main_process, reserve_version
+
+    if init_args is None or "version" not in init_args or init_args.version is not None or not is_main_process():
+        return
+    save_dir, name = getattr(init_args, "save_dir", None), getattr(init_args, "name", None)
+    if not isinstance(save_dir, str | os.PathLike) or "://" in str(save_dir) or not isinstance(name, str | None):
+        return
+    init_args.version = reserve_version(Path(save_dir) / (name or ""))
+
+
+def _check_predict(config: Any, checkpoint: dict[str, Any] | None) -> None:
+    """The predict request's bounds, and an output folder that holds no other run's samples (unless --overwrite)."""
+    spec = ((checkpoint or {}).get(CHECKPOINT_KEY) or {}).get("data_spec") or {}
+    check_predict_request(
+        num_samples=config["num_samples"], batch_size=config["batch_size"], seed=config["seed"],
+        sampling=dict(config.get("sampling") or {}), sample_rate=spec.get("sample_rate"),
+        max_num_samples=config["max_num_samples"], max_sample_length=config["max_sample_length"],
+    )
+    prepare_output_dir(Path(config["output_dir"]), overwrite=bool(config["overwrite"]), check_only=True)
 
 
 def _with_atomic_checkpoints(plugins: Any, strategy: Any) -> Any:

@@ -20,6 +20,7 @@ CLASS_SECTIONS = ("model", "data")
 #: Limits far above any real config (ours hold about a hundred values, six levels deep).
 MAX_CONFIG_VALUES = 100_000
 MAX_CONFIG_DEPTH = 50
+MAX_CONFIG_BYTES = 1024**2
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -32,9 +33,13 @@ def read_config(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from err
+    if len(raw) > MAX_CONFIG_BYTES:
+        # parsing a huge file takes minutes and gigabytes before any other check could refuse it
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024**2} MiB; configs are a few KiB")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -48,7 +53,9 @@ def read_config(path: Path) -> dict[str, Any]:
     except RecursionError as err:
         raise ConfigError(f"config file {path} nests lists or mappings too deeply to be read") from err
     if content is None:
-        return {}
+        raise ConfigError(
+            f"config file {path} is empty; give at least one section (trainer, model, data, ...) or drop it"
+        )
     check_structure(content, path)
     if not isinstance(content, dict):
         raise ConfigError(
@@ -89,8 +96,8 @@ def check_structure(content: Any, path: Path) -> None:
             expanded[id(node)] = 1 + sum(expanded.get(id(c), 1) for c in children)
             if expanded[id(node)] > MAX_CONFIG_VALUES:
                 raise ConfigError(
-                    f"config file {path} expands to more than {MAX_CONFIG_VALUES:,} values through YAML aliases "
-                    "(*name); write the values out or use fewer aliases"
+                    f"config file {path} holds more than {MAX_CONFIG_VALUES:,} values (YAML aliases, *name, count "
+                    "once per use); configs hold about a hundred"
                 )
             continue
         if id(node) in open_nodes:
@@ -120,6 +127,13 @@ def check_output_dir(option: str, path: str | os.PathLike[str] | None) -> None:
     if path is None or "://" in str(path):
         return
     path = Path(os.path.expanduser(str(path)))
+    try:
+        _check_dir(option, path)
+    except OSError as err:  # a name longer than the file system allows, a loop of links, ...
+        raise ConfigError(f"{option} {path} cannot be used: {err.strerror or err}") from err
+
+
+def _check_dir(option: str, path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{option} {path} is an existing file, not a directory; choose a directory")
     existing = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), None)
@@ -162,6 +176,29 @@ def check_finite(config: Any) -> None:
             infinite_allowed = not key.startswith(("model.init_args.", "data.init_args."))
             if math.isnan(number) or (math.isinf(number) and not infinite_allowed):
                 raise ConfigError(f"{key} must be a finite number, got {value!r}")
+
+
+def describe_allocation_failure(err: BaseException) -> str | None:
+    """One line for a model whose tensors could not be allocated while it was built, else ``None``.
+
+    jsonargparse reports such a failure as a type mismatch of the ``model`` option ("Expected a NoneType"); the
+    allocator's error is in the chain or quoted in the message.
+    """
+    import re
+
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        asked = re.search(r"can't allocate memory: you tried to allocate (\d+) bytes", str(current))
+        if asked is not None or isinstance(current, MemoryError):
+            size = f" ({int(asked.group(1)) / 1024**3:,.1f} GiB)" if asked else ""
+            return (
+                f"the model is too large to build: a tensor did not fit in memory{size}; reduce the model's sizes "
+                "(--model.init_args.*)"
+            )
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _numbers(value: Any) -> list[float]:

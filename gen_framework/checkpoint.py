@@ -7,8 +7,10 @@ arbitrary objects (and so could run code) is refused before anything in it is ex
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import warnings
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +26,12 @@ DEFAULT_RUNS_DIR = "runs"
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checkpoint dict at ``path``, loaded with ``weights_only=True`` on the CPU.
+    """The checkpoint dict at ``path``, loaded with ``weights_only=True`` on the CPU after an integrity check.
 
     Raises:
-        CheckpointError: The file is missing, truncated or corrupt, or its pickle asks for objects other
-            than tensors and plain containers (refused without running them).
+        CheckpointError: The file is missing, truncated or corrupt (a zip member whose CRC does not match its
+            bytes, as when a weight tensor was damaged on disk), or its pickle asks for objects other than
+            tensors and plain containers (refused without running them).
     """
     path = Path(path)
     if not path.is_file():
@@ -36,31 +39,53 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"no checkpoint file at {path} ({what})")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes), not a checkpoint")
+    with path.open("rb") as file:
+        is_zip = file.read(4) == b"PK\x03\x04"
+    if not is_zip:
+        raise CheckpointError(
+            f"{path} is not a checkpoint written by torch.save (not a zip archive); it was not read as a plain "
+            "pickle, since loading that could run code"
+        )
+    check_integrity(path)
     try:
         with warnings.catch_warnings():
             # a pickle that is not torch.save's format makes torch warn about its protocol before refusing it
             warnings.filterwarnings("ignore", message=".*pickle protocol.*")
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    # weights_only loading runs no code, so a failure of any type means bytes it cannot or will not read
+    # torch's weights-only unpickler raises UnpicklingError for what it refuses to build; the bytes are intact
+    # (the CRCs matched), so the pickle itself asks for a function or class: what a code-running pickle does.
+    except pickle.UnpicklingError as err:
+        asked = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f" ({asked.group(1)})" if asked else ""
+        raise CheckpointError(
+            f"refused to load {path}: the file asks to run code{what}, not just to hold tensors and plain data; "
+            "only load checkpoints you trust, written by gen-framework"
+        ) from err
+    # weights_only loading runs no code, so a failure of any other type means bytes it cannot read
     except Exception as err:  # noqa: BLE001
-        unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
-        if unsafe is not None:
-            raise CheckpointError(
-                f"refused to load {path}: its pickle asks for {unsafe.group(1)!r}, not just tensors and plain data, "
-                "and loading it could run code. Only load checkpoints you trust, written by gen-framework"
-            ) from err
-        with path.open("rb") as file:
-            is_zip = file.read(4) == b"PK\x03\x04"
-        if not is_zip:
-            raise CheckpointError(
-                f"{path} is not a checkpoint written by torch.save (not a zip archive); it was not read as a plain "
-                "pickle, since loading that could run code"
-            ) from err
         problem = _first_sentence(err)
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt): {problem}") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict)")
     return checkpoint
+
+
+def check_integrity(path: Path) -> None:
+    """Raises :class:`CheckpointError` unless every member of the zip archive at ``path`` matches its CRC-32.
+
+    ``torch.load`` does not check the CRCs ``torch.save`` records, so a damaged weight tensor would load and
+    sample silently; reading the archive once more costs about a second per GB.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt): {err}") from err
+    if damaged is not None:
+        raise CheckpointError(
+            f"{path} is corrupt: the bytes of {damaged} do not match the checksum written with them (damaged "
+            "on disk or in transfer); use another copy of the checkpoint"
+        )
 
 
 def _first_sentence(err: BaseException) -> str:
@@ -79,6 +104,14 @@ def check_weights_fit(model: torch.nn.Module, checkpoint: dict[str, Any], *, sou
     size mismatches. Names only one side has (EMA copies built later, lazily built layers) are left to loading.
     """
     own = model.state_dict()
+    stored = checkpoint.get("state_dict") or {}
+    missing = sorted(name for name in own if name not in stored and not name.startswith("ema."))
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise CheckpointError(
+            f"{source} lacks weights the {type(model).__name__} needs ({', '.join(missing[:3])}{more}); the file "
+            "was edited or written by another version of the plugin"
+        )
     wrong = [
         (name, tuple(tensor.shape), tuple(own[name].shape))
         for name, tensor in (checkpoint.get("state_dict") or {}).items()
@@ -93,15 +126,37 @@ def check_weights_fit(model: torch.nn.Module, checkpoint: dict[str, Any], *, sou
         )
 
 
-def checkpoint_class(checkpoint: dict[str, Any], *, source: str) -> type[GenerativeModule]:
-    """The module class that wrote ``checkpoint``, found through the plugin registry."""
-    from gen_framework.families.base import CHECKPOINT_KEY
+def checkpoint_class(
+    checkpoint: dict[str, Any], *, source: str, typed_class_path: str | None = None
+) -> type[GenerativeModule]:
+    """The module class that wrote ``checkpoint``, found among the installed plugins' classes.
+
+    Args:
+        typed_class_path: A class path the user typed (``--model pkg.Model``). When the checkpoint names exactly
+            this class and no plugin, it is imported: the user chose that code, the file did not.
+    """
+    from gen_framework.families.base import CHECKPOINT_KEY, GenerativeModule
     from gen_framework.registry import resolve_module_class
 
     meta = checkpoint.get(CHECKPOINT_KEY)
     if not isinstance(meta, dict):
         raise CheckpointError(f"{source} was not written by a gen-framework model (no '{CHECKPOINT_KEY}' entry)")
-    return resolve_module_class(meta.get("plugin"), meta.get("class_path"), source=source)
+    class_path = meta.get("class_path")
+    if not meta.get("plugin") and typed_class_path and class_path == typed_class_path:
+        cls = _import_typed_class(typed_class_path)
+        if isinstance(cls, type) and issubclass(cls, GenerativeModule):
+            return cls
+    return resolve_module_class(meta.get("plugin"), class_path, source=source)
+
+
+def _import_typed_class(class_path: str) -> Any:
+    import importlib
+
+    module_name, _, attr = class_path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr, None)
+    except (ImportError, TypeError, ValueError):
+        return None
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: str = "cpu") -> GenerativeModule:
@@ -114,10 +169,26 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str = "cpu") 
         raise CheckpointError(f"{path} does not fit {cls.__name__}: {err}") from err
 
 
-def find_last_checkpoint(root: str | os.PathLike[str] = DEFAULT_RUNS_DIR) -> Path:
-    """The most recently written ``last.ckpt`` (or any ``.ckpt`` if none is called so) under ``root``."""
+def find_last_checkpoint(root: str | os.PathLike[str] = DEFAULT_RUNS_DIR, *, plugin: str | None = None) -> Path:
+    """The most recently written ``last.ckpt`` (or any ``.ckpt`` if none is called so) under ``root``.
+
+    Args:
+        root: Where runs are written (``runs``).
+        plugin: Only that plugin's runs, ``root/plugin`` (where ``genfw fit --model plugin`` logs).
+
+    Checkpoints in a folder whose fit is still running (see
+    :func:`~gen_framework.callbacks.run_checkpoint.run_in_progress`) are skipped: their ``last.ckpt`` is about
+    to be replaced, and the run they belong to is not finished.
+    """
+    from gen_framework.callbacks.run_checkpoint import run_in_progress
+
     root = Path(root)
-    candidates = list(root.rglob("last*.ckpt")) or list(root.rglob("*.ckpt"))
+    where = root / plugin if plugin else root
+    found = list(where.rglob("*.ckpt")) if where.is_dir() else []
+    finished = [p for p in found if not run_in_progress(p.parent)]
+    candidates = [p for p in finished if p.name.startswith("last")] or finished
     if not candidates:
-        raise CheckpointError(f"--ckpt_path last: no checkpoint found under {root.resolve()}")
+        scope = f" of plugin {plugin!r}" if plugin else ""
+        running = f" ({len(found)} in runs still being written)" if found else ""
+        raise CheckpointError(f"--ckpt_path last: no checkpoint{scope} found under {where.resolve()}{running}")
     return max(candidates, key=lambda p: p.stat().st_mtime)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(
                 f"unknown subcommand {args[0]!r}; choose one of {', '.join(SUBCOMMANDS)}, plugins, new-plugin"
             )
+        args = _attach_negative_values(args)
         for arg in args:
             if "\x00" in arg:
                 raise ConfigError(f"argument {arg!r} contains a NUL character")
@@ -63,16 +65,64 @@ def main(argv: list[str] | None = None) -> int:
         run_lightning_cli(args)
         return 0
     except Exception as err:
-        user_error = find_user_error(err)
+        user_error = find_user_error(err) or _system_error(err)
         if user_error is None or debug:
             raise
         # one line, even when a message quotes a value or a library error that spans several
         message = " ".join(line.strip() for line in str(user_error).splitlines() if line.strip())
         print(f"genfw: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before or after a stage (during one, SignalStop handles it)
+        print("genfw: stopped by SIGINT", file=sys.stderr)
+        return 130
     except SystemExit as exit_:
+        stopped = _stopped_by_signal(exit_)
+        if stopped is not None:
+            print(stopped[1], file=sys.stderr)
+            return stopped[0]
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 2)
+
+
+def _system_error(err: BaseException) -> GenFrameworkError | None:
+    """A full disk or quota behind ``err``, as a one-line error naming the file (``None`` for anything else)."""
+    import errno
+
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = f" while writing {current.filename}" if current.filename else ""
+            return GenFrameworkError(
+                f"{current.strerror or 'no space left on device'}{where}; free some space, then resume with "
+                "--ckpt_path last (the last complete checkpoint was kept)"
+            )
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _stopped_by_signal(exit_: SystemExit) -> tuple[int, str] | None:
+    """Exit code and line for a run stopped by SIGTERM/SIGINT (only possible once Lightning is imported)."""
+    if "pytorch_lightning" not in sys.modules:
+        return None
+    from gen_framework.callbacks.signal_stop import describe_stop
+
+    return describe_stop(exit_)
+
+
+_NEGATIVE_NUMBER = re.compile(r"-(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?|-inf|-\.inf")
+
+
+def _attach_negative_values(args: list[str]) -> list[str]:
+    """``--opt -1e-3`` as ``--opt=-1e-3``: argparse reads a value such as ``-1e-3`` as an option name."""
+    out: list[str] = []
+    for arg in args:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_NUMBER.fullmatch(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def find_user_error(err: BaseException) -> GenFrameworkError | None:
@@ -128,6 +178,9 @@ def new_plugin_command(args: list[str]) -> int:
     parser.add_argument("--family", required=True, choices=["adversarial", "variational", "autoregressive"])
     parser.add_argument("--output", default=None, help="directory to write (default: ./NAME)")
     options = parser.parse_args(args)
+    from gen_framework._preflight import check_output_dir
+
+    check_output_dir("--output", options.output or options.name)
     target = new_plugin(options.name, options.family, options.output)
     print(f"genfw: wrote plugin {options.name!r} to {target}; install it with: pip install {target}")
     return 0
@@ -229,14 +282,29 @@ def _same_class(requested: str, cls: type) -> bool:
         return False
 
 
+def _plugin_name(value: str) -> str | None:
+    """The registry name of the plugin a ``--model`` value names (``dcgan``, a class name or a class path)."""
+    from gen_framework.registry import registry
+
+    if "." not in value and value.islower():
+        return value
+    for cls in registry.module_classes():
+        if value in (_class_path(cls), cls.__name__):
+            record = registry.record_for_class(cls)
+            return record.name if record is not None else None
+    return None
+
+
 def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any] | None]:
     """Rewrite short names and apply the checkpoint's authority; returns (args, checkpoint class, checkpoint)."""
+    from gen_framework._resume import check_overrides_agree, check_resumable, model_overrides
     from gen_framework.checkpoint import checkpoint_class, find_last_checkpoint, read_checkpoint
 
     subcommand = args[0]
     if any(a in ("-h", "--help") for a in args):
         return args, None, None
     model = _option(args, "--model")
+    plugin_scope = _plugin_name(model[1]) if model is not None else None
     if model is not None:
         args = _set_option(args, "--model", resolve_model_name(model[1]))
     data = _option(args, "--data")
@@ -257,28 +325,26 @@ def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any
             raise ConfigError("genfw predict needs --ckpt_path: a checkpoint written by genfw fit, or 'last'")
         return _with_default_data(args, files), None, None
     ckpt_path = ckpt[1]
-    if ckpt_path == "last":
-        root = _option(args, "--trainer.default_root_dir")
-        ckpt_path = str(find_last_checkpoint(root[1] if root else "runs"))
-        args = _set_option(args, "--ckpt_path", ckpt_path)
-    checkpoint = read_checkpoint(ckpt_path)
-    cls = checkpoint_class(checkpoint, source=ckpt_path)
-
     requested = _option(args, "--model")
     config_model = _config_section(files, "model")
     if isinstance(config_model, dict) and config_model.get("class_path") and requested is None:
         requested = (-1, str(config_model["class_path"]))
+        plugin_scope = _plugin_name(requested[1])
+    if ckpt_path == "last":
+        root = _option(args, "--trainer.default_root_dir")
+        ckpt_path = str(find_last_checkpoint(root[1] if root else "runs", plugin=plugin_scope))
+        args = _set_option(args, "--ckpt_path", ckpt_path)
+    checkpoint = read_checkpoint(ckpt_path)
+    cls = checkpoint_class(checkpoint, source=ckpt_path, typed_class_path=requested[1] if requested else None)
+    if subcommand == "fit":
+        check_resumable(checkpoint, ckpt_path)
     if requested is not None and not _same_class(requested[1], cls):
         raise ConfigError(
             f"--model {requested[1]} contradicts the checkpoint {ckpt_path}, which holds a {cls.__name__} "
             f"({_class_path(cls)}); drop --model or pick a checkpoint of that model"
         )
-    overrides = sorted({a.split("=")[0] for a in args if a.startswith("--model.")})
-    if overrides:
-        raise ConfigError(
-            f"{', '.join(overrides)}: the checkpoint {ckpt_path} fixes the model's arguments; they cannot be "
-            "changed on the command line"
-        )
+    stored = {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not k.startswith("_")}
+    check_overrides_agree(model_overrides(args, config_model), stored, ckpt_path=ckpt_path, model_name=cls.__name__)
     if _option(args, "--model") is None:
         args = [*args, "--model", _class_path(cls)]
     if subcommand in ("fit", "validate", "test"):
@@ -316,9 +382,17 @@ def run_lightning_cli(args: list[str]) -> Any:
     registry.discover()
     import gen_framework.data  # noqa: F401  (datamodule short class names must be importable)
 
+    from gen_framework._run_dirs import forget_reserved, release_failed_runs
+
     args, ckpt_class, checkpoint = prepare_args(args)
     cli_class = _cli_class()
-    return cli_class(args, ckpt_class, checkpoint)
+    try:
+        cli = cli_class(args, ckpt_class, checkpoint)
+    except BaseException:
+        release_failed_runs()  # a start that failed leaves no empty version_N behind
+        raise
+    forget_reserved()
+    return cli
 
 
 def _cli_class() -> type:

@@ -14,13 +14,16 @@ its error and never breaks another plugin or the CLI; one that targets another p
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import importlib.metadata as metadata
 import os
 import re
+import signal
+import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from gen_framework.errors import CheckpointError, PluginError
@@ -131,11 +134,14 @@ class PluginRegistry:
 
     def _load_entry_point(self, name, value, load, dist_name, version) -> None:  # noqa: ANN001
         record = PluginRecord(name=name, status="ok", distribution=dist_name, version=version, entry_point=value)
+        pressed: list[int] = []
         try:
-            spec = load()
+            # a plugin printing at import must not corrupt `genfw plugins --json`; its output goes to stderr
+            with contextlib.redirect_stdout(sys.stderr), _record_ctrl_c(pressed):
+                spec = load()
         except BaseException as err:  # a plugin's import may raise anything, SystemExit included
-            if isinstance(err, KeyboardInterrupt):
-                raise
+            if isinstance(err, KeyboardInterrupt) and pressed:
+                raise  # the user pressed Ctrl-C; a KeyboardInterrupt the plugin raised itself breaks only it
             record.status, record.error = "broken", f"import of {value} failed: {type(err).__name__}: {err}"
             record.details = traceback.format_exc()
             self._add(record)
@@ -264,9 +270,12 @@ def api_compatible(version: str) -> bool:
 
 
 def resolve_module_class(plugin: str | None, class_path: str | None, *, source: str) -> type[GenerativeModule]:
-    """The module class named by saved weights: through the registry by plugin name, else by class path."""
-    from gen_framework.families.base import GenerativeModule
+    """The module class named by saved weights, found among the installed plugins' classes.
 
+    Metadata (a checkpoint's ``gen_framework`` entry, a ``config.json``) never chooses a module to import: a
+    class path is only compared with the classes the registry's entry points (or :func:`register`) provide.
+    A model class outside any plugin is made loadable by registering it in-process first.
+    """
     if plugin:
         try:
             spec = registry.get(plugin)
@@ -279,14 +288,32 @@ def resolve_module_class(plugin: str | None, class_path: str | None, *, source: 
         return spec.module_class
     if not class_path or "." not in class_path:
         raise CheckpointError(f"{source} names no plugin and no model class; it was not written by gen-framework")
-    module_name, _, attr = class_path.rpartition(".")
+    for cls in registry.module_classes():
+        if _class_path(cls) == class_path:
+            return cls
+    raise CheckpointError(
+        f"{source} names the model class {class_path}, which no installed plugin provides; install its plugin or "
+        "register the class (gen_framework.registry.register) — a file's metadata never chooses code to import"
+    )
+
+
+@contextlib.contextmanager
+def _record_ctrl_c(pressed: list[int]) -> Iterator[None]:
+    """Notes in ``pressed`` a SIGINT that arrives inside the block (then raised as usual)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        pressed.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise CheckpointError(f"{source} needs the model class {class_path}, which cannot be imported: {err}") from err
-    if not (isinstance(cls, type) and issubclass(cls, GenerativeModule)):
-        raise CheckpointError(f"{source} names {class_path}, which is not a gen-framework model")
-    return cls
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
 def _provider(record: PluginRecord) -> str:

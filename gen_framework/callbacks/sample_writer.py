@@ -47,7 +47,8 @@ class SampleWriter(BasePredictionWriter):
     and rank ``r > 0`` writes ``{prefix}_rank{r}_*`` files. After the run, rank 0 writes ``grid.png`` (images
     only, first 64 samples) and ``manifest.json`` with: ``checkpoint`` (``trainer.ckpt_path``), ``seed`` (the
     module's ``sample_seed`` if it has one), ``sampling_options`` (its ``sampling_options`` dict if any),
-    ``modality``, ``data_spec``, ``count``, ``files`` (names relative to ``output_dir``) and ``grid``. On
+    ``modality``, ``data_spec``, ``count``, ``files`` (names relative to ``output_dir``), ``grid`` and
+    ``complete`` (false when the run was stopped early; the manifest then lists the files written until then). On
     several nodes ``output_dir`` must be on a shared file system.
 
     Args:
@@ -122,11 +123,28 @@ class SampleWriter(BasePredictionWriter):
                 paths += write_samples(prediction[i : i + 1], spec, self.output_dir, prefix=prefix, start_index=number)
         self._files.extend(path.name for path in paths)
 
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        """Called when predicting stops early (a signal, an error): the manifest lists the files written so far."""
+        if trainer.state.fn != "predict" or not trainer.is_global_zero:
+            return
+        # No gathering (other ranks may have stopped already). A stop can land between a file's rename and its
+        # entry in the list, so the folder is read too: it held no samples when the run began (genfw predict
+        # refuses a folder with files), so every complete sample file in it is this run's.
+        written = {p.name for p in self.output_dir.glob(f"{self.prefix}_*") if p.suffix in (".png", ".wav", ".txt")}
+        files = sorted(set(self._files) | written)
+        try:
+            self._finish(trainer, pl_module, files, complete=False)
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            return
+        exception.add_note(f"{len(files)} sample(s) written to {self.output_dir}, listed in manifest.json")
+
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Called once after predicting: rank 0 writes the grid and the manifest for all ranks' files."""
         files = sorted(set(_gather(self._files)))
-        if not trainer.is_global_zero:
-            return
+        if trainer.is_global_zero:
+            self._finish(trainer, pl_module, files, complete=True)
+
+    def _finish(self, trainer: pl.Trainer, pl_module: pl.LightningModule, files: list[str], *, complete: bool) -> None:
         spec = self.data_spec(trainer, pl_module)
         grid_name = None
         if self.grid and spec["modality"] == "image" and files:
@@ -148,4 +166,5 @@ class SampleWriter(BasePredictionWriter):
             count=len(files),
             files=files,
             grid=grid_name,
+            complete=complete,
         )

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from gen_framework.data._files import check_regular_file, check_size
 from gen_framework.errors import DataError
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac"})
+#: Above any real recording's rate (studio audio goes to 384 kHz); a larger header value is damage or an attack
+#: (resampling from 2**31 - 1 Hz would allocate hundreds of GiB).
+MAX_SAMPLE_RATE = 768_000
 
 
 def read_mono(path: str | Path) -> tuple[np.ndarray, int]:
@@ -19,10 +23,23 @@ def read_mono(path: str | Path) -> tuple[np.ndarray, int]:
         ``(waveform, sample_rate)``: float32 ``(T,)`` in [-1, 1] for integer formats (float files as stored).
 
     Raises:
-        DataError: naming the file when it cannot be decoded, is empty, or holds NaN/Inf.
+        DataError: naming the file when it cannot be decoded, is empty, holds NaN/Inf, declares a sample rate
+            above :data:`MAX_SAMPLE_RATE` or more decoded samples than the per-file limit
+            (:func:`~gen_framework.data._files.max_file_bytes`).
     """
     import soundfile
 
+    check_regular_file(path, "audio")
+    try:
+        info = soundfile.info(str(path))
+    except Exception as error:  # noqa: BLE001 - libsndfile failures surface as several exception types
+        raise DataError(f"cannot decode audio file {path}: {type(error).__name__}: {error}") from None
+    # the header's numbers decide every later allocation (decoding, resampling): check them first
+    if not 1 <= info.samplerate <= MAX_SAMPLE_RATE:
+        raise DataError(
+            f"audio file {path} declares sample rate {info.samplerate} Hz; accepted: 1 to {MAX_SAMPLE_RATE:,} Hz"
+        )
+    check_size(path, int(info.frames) * max(int(info.channels), 1) * 4, "the decoded audio")
     try:
         data, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as error:  # noqa: BLE001 - libsndfile failures surface as several exception types

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gen_framework.data._files import check_regular_file, check_size, max_file_bytes, read_file_bytes
 from gen_framework.errors import DataError
 
 _TYPES: dict[int, np.dtype] = {
@@ -26,22 +27,42 @@ _TYPES: dict[int, np.dtype] = {
 
 
 def read_idx_bytes(path: str | Path) -> bytes:
-    """Reads a file, decompressing it when its name ends in ``.gz``.
+    """Reads a file, decompressing it when its name ends in ``.gz``, within the per-file size limit.
+
+    A gzipped file is decompressed as a stream: the header is read first and the size it declares is checked
+    against :func:`~gen_framework.data._files.max_file_bytes` before the rest is inflated, and inflating stops
+    at that size, so a gzip bomb costs a few bytes of memory.
 
     Raises:
-        DataError: naming the file when it cannot be read or is not valid gzip.
+        DataError: naming the file when it cannot be read, is not valid gzip data, or is too large.
     """
     path = Path(path)
+    if not path.name.endswith(".gz"):
+        return read_file_bytes(path, "IDX", "file")
+    check_regular_file(path, "IDX", "file")
+    limit = max_file_bytes()
     try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DataError(f"cannot read IDX file {path}: {error.strerror or error}") from None
-    if path.name.endswith(".gz"):
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as error:
-            raise DataError(f"IDX file {path} is not valid gzip data: {error}") from None
+        with gzip.open(path, "rb") as stream:
+            head = stream.read(4)
+            if len(head) == 4:
+                head += stream.read(4 * head[3])
+                declared = _declared_bytes(head)
+                if declared is not None:
+                    check_size(path, declared, "the decompressed data its header declares")
+            # one byte more than allowed tells a stream that goes on past the limit
+            raw = head + stream.read(limit + 1 - len(head))
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"IDX file {path} is not valid gzip data: {error}") from None
+    check_size(path, len(raw), "the decompressed data")
     return raw
+
+
+def _declared_bytes(head: bytes) -> int | None:
+    """Header size plus data size an IDX header declares, or ``None`` if ``head`` is not a complete IDX header."""
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _TYPES or len(head) < 4 + 4 * head[3]:
+        return None
+    shape = np.frombuffer(head, dtype=">u4", count=head[3], offset=4)
+    return 4 + 4 * head[3] + math.prod(int(s) for s in shape) * _TYPES[head[2]].itemsize
 
 
 def parse_idx(data: bytes, *, name: str, expected_dims: int | None = None) -> np.ndarray:
@@ -67,6 +88,8 @@ def parse_idx(data: bytes, *, name: str, expected_dims: int | None = None) -> np
     if len(data) < header:
         raise DataError(f"{name} is truncated: the header needs {header} bytes, the file has {len(data)}")
     shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    if 0 in shape:
+        raise DataError(f"{name} has shape {shape}: an IDX file with a zero dimension holds no data")
     dtype = _TYPES[type_code]
     expected = math.prod(shape) * dtype.itemsize
     found = len(data) - header

@@ -21,10 +21,12 @@ def load_image(path: Path, image_size: int, channels: Literal[1, 3]) -> np.ndarr
     """Decodes one file to uint8 ``(channels, image_size, image_size)``: EXIF rotation applied, shorter side
     resized (bicubic), centre-cropped."""
     with Image.open(path) as image:
+        # a 16-bit greyscale PNG opens as "I" or "I;16"; its bit depth is lost once the image is copied
+        bits = 16 if image.format == "PNG" and image.mode in ("I", "I;16", "I;16B", "I;16L") else None
         # lets the JPEG decoder skip detail that the resize would discard anyway
         image.draft("L" if channels == 1 else "RGB", (image_size, image_size))
         upright = ImageOps.exif_transpose(image)
-        return image_to_chw(fit_square(convert_mode(upright, channels), image_size))
+        return image_to_chw(fit_square(convert_mode(upright, channels, bits=bits), image_size))
 
 
 class ImageFolder(GenerativeDataModule):

@@ -31,12 +31,19 @@ def fit_square(image: Image.Image, size: int) -> Image.Image:
     return image.crop((left, top, left + size, top + size))
 
 
-def convert_mode(image: Image.Image, channels: Literal[1, 3]) -> Image.Image:
-    """Converts any Pillow image to mode "L" (``channels=1``) or "RGB" (alpha dropped, palettes expanded)."""
+def convert_mode(image: Image.Image, channels: Literal[1, 3], *, bits: int | None = None) -> Image.Image:
+    """Converts any Pillow image to mode "L" (``channels=1``) or "RGB" (alpha dropped, palettes expanded).
+
+    ``bits`` is the bit depth of integer greyscale ("I", "I;16") when the file says it (16 for a 16-bit PNG);
+    without it, values above 255 are taken as 16-bit and the others as 8-bit.
+    """
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         # a direct "L" conversion clips 16-bit and float greyscale instead of rescaling it
         values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if values.max(initial=0) > 255 else 255.0
+        if bits is None and image.mode.startswith("I;16"):
+            bits = 16
+        # the value range comes from the format when known: a dark 16-bit image must not be read as 8-bit
+        top = float(2**bits - 1) if bits else 65535.0 if values.max(initial=0) > 255 else 255.0
         image = Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
     elif image.mode not in ("L", "RGB"):
         image = image.convert("RGB")

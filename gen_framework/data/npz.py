@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from gen_framework.data._checks import check_choice, check_int, check_range_pair
+from gen_framework.data._files import check_regular_file, check_size
 from gen_framework.data.base import GenerativeDataModule, Splits, split_indices
 from gen_framework.data.image_arrays import image_spec
 from gen_framework.data.image_ops import ImageTensorDataset, convert_channels, prepare_images, resize_arrays
@@ -19,6 +20,7 @@ def load_arrays(path: Path) -> Any:
     """Opens ``path`` without pickle: an ``.npz`` gives a lazy ``NpzFile`` (name -> array), an ``.npy`` an array."""
     if not path.is_file():
         raise DataError(f"NPZImages: `path` {path} does not exist or is not a file")
+    check_regular_file(path, "NPZImages")
     try:
         return np.load(path, allow_pickle=False)
     # zip and .npy parsing fail on damaged files in many ways (BadZipFile, NotImplementedError, RuntimeError, ...)
@@ -30,6 +32,10 @@ def read_member(arrays: Any, path: Path, key: str) -> np.ndarray:
     """Reads one array of an ``.npz``, naming the file and the key in any error."""
     if key not in arrays.files:
         raise DataError(f"NPZImages: {path} has no array {key!r}; it has {', '.join(map(repr, arrays.files))}")
+    # the zip directory says how large the member is once inflated: checked before anything is inflated
+    member = next((i for i in arrays.zip.infolist() if i.filename in (key, f"{key}.npy")), None)
+    if member is not None:
+        check_size(path, member.file_size, f"array {key!r} once decompressed")
     try:
         return np.asarray(arrays[key])
     except Exception as error:  # noqa: BLE001 - see load_arrays

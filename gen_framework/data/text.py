@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from gen_framework.data._checks import check_choice, check_int
+from gen_framework.data._files import read_file_bytes
 from gen_framework.data._random import RandomDrawDataset, integers, split_keys, unbind
 from gen_framework.data.base import GenerativeDataModule, Splits
 from gen_framework.data.tokenizers import Tokenizer, TokenizerKind, train_tokenizer
@@ -22,13 +23,11 @@ def read_utf8(path: str | Path, owner: str) -> str:
     """Reads a UTF-8 text file (a leading byte-order mark is dropped).
 
     Raises:
-        DataError: naming the file when it is missing, unreadable, or not UTF-8 (with the byte offset).
+        DataError: naming the file when it is missing, unreadable, not a regular file, larger than the per-file
+            limit (:func:`~gen_framework.data._files.max_file_bytes`), or not UTF-8 (with the byte offset).
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DataError(f"{owner}: cannot read text file {path}: {error.strerror or error}") from None
+    raw = read_file_bytes(path, owner, "text file")  # a regular file within the size limit: /dev/zero would never end
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:

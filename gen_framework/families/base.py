@@ -370,12 +370,19 @@ class GenerativeModule(pl.LightningModule):
             config = json.loads(config_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise CheckpointError(f"{config_path} is not valid JSON: {err}") from err
+        if not isinstance(config, dict) or not isinstance(config.get("init_args", {}), dict):
+            raise CheckpointError(
+                f"{config_path} must be a JSON object with an `init_args` object, as save_pretrained writes"
+            )
         target = resolve_module_class(config.get("plugin"), config.get("class_path"), source=str(directory))
         if not issubclass(target, cls):
             raise CheckpointError(
                 f"{directory} holds a {target.__name__} (plugin {config.get('plugin')!r}), not a {cls.__name__}"
             )
-        model = target(**config.get("init_args", {}))
+        try:
+            model = target(**config.get("init_args", {}))
+        except (TypeError, ValueError) as err:  # arguments the class does not take, or values it refuses
+            raise CheckpointError(f"{config_path}: its init_args do not build a {target.__name__}: {err}") from err
         if config.get("data_spec") is not None:
             model.adopt_loaded_data_spec(config["data_spec"])
         model._build_ema()

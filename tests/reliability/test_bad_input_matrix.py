@@ -246,6 +246,125 @@ ALIAS_BOMB = "evaluation:\n  a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)
 )
 
+
+
+# ------------------------------------------------- round two: setups
+
+
+class _SystemCall:
+    """Pickles as ``os.system(...)`` (``posix.system``): the classic code-running checkpoint."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def system_call_checkpoint(ws: Workspace) -> None:
+    torch.save({"state_dict": {}, "payload": _SystemCall(ws.root.parent / "executed")}, ws.root / "evil.ckpt")
+
+
+def damaged_weights(ws: Workspace) -> None:
+    """A copy of the GAN checkpoint with bytes flipped inside a weight tensor (the zip's CRC no longer matches)."""
+    import zipfile
+
+    data = bytearray(ws.gan_ckpt.read_bytes())
+    with zipfile.ZipFile(ws.gan_ckpt) as archive:
+        member = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    name_length = int.from_bytes(data[member.header_offset + 26:member.header_offset + 28], "little")
+    extra_length = int.from_bytes(data[member.header_offset + 28:member.header_offset + 30], "little")
+    start = member.header_offset + 30 + name_length + extra_length
+    for i in range(start, start + min(400, member.file_size)):
+        data[i] ^= 0xFF
+    ws.write("damaged.ckpt", bytes(data))
+
+
+def local_module_checkpoint(ws: Workspace) -> None:
+    """A checkpoint naming no plugin and the class ``evil_mod.Model``, with ``evil_mod.py`` importable from here."""
+    ws.write("evil_mod.py", f"open({str(ws.root.parent / 'executed')!r}, 'w').close()\nclass Model: pass\n")
+    ws.monkeypatch.syspath_prepend(str(ws.root))
+    state = torch.load(ws.gan_ckpt, weights_only=True)
+    state["gen_framework"]["plugin"] = None
+    state["gen_framework"]["class_path"] = "evil_mod.Model"
+    torch.save(state, ws.root / "edited.ckpt")
+
+
+def edited_checkpoint(edit: Callable[[dict], None]) -> Callable[[Workspace], None]:
+    def setup(ws: Workspace) -> None:
+        state = torch.load(ws.gan_ckpt, weights_only=True)
+        edit(state)
+        torch.save(state, ws.root / "edited.ckpt")
+
+    return setup
+
+
+def _weights_only(state: dict) -> None:
+    for key in ("optimizer_states", "lr_schedulers", "loops", "callbacks"):
+        state.pop(key, None)
+
+
+def _drop_a_weight(state: dict) -> None:
+    state["state_dict"].pop(sorted(state["state_dict"])[0])
+
+
+def runs_of(plugin: str, *, running: bool = False) -> Callable[[Workspace], None]:
+    """``runs/<plugin>/version_0/checkpoints/last.ckpt``, optionally marked as still being written by this process."""
+
+    def setup(ws: Workspace) -> None:
+        import json as _json
+        import socket
+
+        folder = ws.root / "runs" / plugin / "version_0" / "checkpoints"
+        folder.mkdir(parents=True)
+        shutil.copyfile(ws.gan_ckpt if plugin == "toygan" else ws.vae_ckpt, folder / "last.ckpt")
+        if running:
+            (folder / ".genfw-running").write_text(_json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+
+    return setup
+
+
+def wav_with_huge_rate(ws: Workspace) -> None:
+    """A WAV whose header claims 2**31 - 1 samples per second (resampling it would need hundreds of GiB)."""
+    import struct
+
+    samples = b"\x00\x00" * 800
+    rate = 2**31 - 1
+    header = b"RIFF" + struct.pack("<I", 36 + len(samples)) + b"WAVEfmt " + struct.pack(
+        "<IHHIIHH", 16, 1, 1, rate, (rate * 2) & 0xFFFFFFFF, 2, 16) + b"data" + struct.pack("<I", len(samples))
+    ws.write("audio/bomb.wav", header + samples)
+
+
+def _idx(shape: tuple[int, ...], data: bytes) -> bytes:
+    import struct
+
+    return bytes([0, 0, 0x08, len(shape)]) + b"".join(struct.pack(">I", n) for n in shape) + data
+
+
+def idx_gzip_bomb(ws: Workspace) -> None:
+    """IDX files whose header declares 100,000 images of 1000x1000 (93 GiB) in a 100 KiB gzip file."""
+    import gzip
+
+    ws.write("idx/train-images-idx3-ubyte.gz", gzip.compress(_idx((100_000, 1000, 1000), bytes(10_000_000))))
+    ws.write("idx/train-labels-idx1-ubyte", _idx((100_000,), bytes(100_000)))
+
+
+def idx_zero_dimension(ws: Workspace) -> None:
+    ws.write("idx/train-images-idx3-ubyte", _idx((0, 28, 28), b""))
+    ws.write("idx/train-labels-idx1-ubyte", _idx((0,), b""))
+
+
+def fifo_image(ws: Workspace) -> None:
+    (ws.root / "photos").mkdir()
+    os.mkfifo(ws.root / "photos" / "pipe.png")
+
+
+def huge_config(ws: Workspace) -> None:
+    ws.write("big.yaml", "trainer:\n" + "".join(f"  k{i}: {i}\n" for i in range(150_000)))
+
+
+LONG_NAME = "d" * 300
+
 # ---------------------------------------------------------------------- cases
 
 
@@ -428,7 +547,7 @@ CASES = [
     case("checkpoint-empty", ["predict", "--ckpt_path", "empty.ckpt"], "empty.ckpt", "0 bytes",
          setup=file("empty.ckpt", b"")),
     case("checkpoint-pickle-runs-code", ["predict", "--ckpt_path", "evil.ckpt"], "refused", "evil.ckpt",
-         "could run code", setup=evil_checkpoint),
+         "asks to run code", setup=evil_checkpoint),
     case("checkpoint-plain-pickle-runs-code", ["predict", "--ckpt_path", "evil.ckpt"], "evil.ckpt",
          "could run code", setup=evil_pickle),
     case("checkpoint-missing", ["predict", "--ckpt_path", "gone.ckpt"], "gone.ckpt", "no checkpoint file"),
@@ -470,6 +589,63 @@ CASES = [
          setup=fake_distribution("toy-broken", "brokentoy", "raise RuntimeError('missing dependency foo')\n")),
     case("incompatible-plugin", ["fit", "--model", "futuretoy"], "futuretoy", "incompatible",
          "plugin API 2.0", setup=fake_distribution("toy-future", "futuretoy", FUTURE_PLUGIN)),
+    # --- round two: checkpoints whose metadata or bytes cannot be trusted
+    case("checkpoint-asks-for-posix-system", ["predict", "--ckpt_path", "evil.ckpt"], "evil.ckpt",
+         "asks to run code", "system", setup=system_call_checkpoint),
+    case("checkpoint-weights-damaged", ["predict", "--ckpt_path", "damaged.ckpt"], "damaged.ckpt", "corrupt",
+         "checksum", setup=damaged_weights),
+    case("checkpoint-class-path-names-a-local-module", ["predict", "--ckpt_path", "edited.ckpt"], "edited.ckpt",
+         "evil_mod.Model", "no installed plugin provides", setup=local_module_checkpoint),
+    case("checkpoint-missing-a-weight", ["predict", "--ckpt_path", "edited.ckpt"], "edited.ckpt",
+         "lacks weights", setup=edited_checkpoint(_drop_a_weight)),
+    # --- resuming
+    case("resume-from-weights-only", ["fit", "--ckpt_path", "edited.ckpt", *FIT_TOY[1:]], "edited.ckpt",
+         "weights only", "save_weights_only", setup=edited_checkpoint(_weights_only)),
+    case("resume-with-a-different-value", ["fit", "--ckpt_path", "{gan}", *FIT_TOY[1:],
+                                           "--model.init_args.hidden", "16"], "--model.init_args.hidden", "16",
+         "hidden=32"),
+    case("resume-with-a-different-value-in-config", ["fit", "--config", "c.yaml", "--ckpt_path", "{gan}",
+                                                     "--data", TOY_DATA], "hidden", "16", "hidden=32",
+         setup=file("c.yaml", "model:\n  class_path: ToyImageGAN\n  init_args:\n    hidden: 16\n")),
+    case("ckpt-path-last-of-another-plugin", ["predict", "--ckpt_path", "last", "--model", "toygan"],
+         "--ckpt_path last", "'toygan'", "no checkpoint", setup=runs_of("toyvae")),
+    case("ckpt-path-last-only-a-running-fit", ["predict", "--ckpt_path", "last", "--model", "toygan"],
+         "--ckpt_path last", "still being written", setup=runs_of("toygan", running=True)),
+    # --- predict bounds and output
+    case("predict-truncation-psi-out-of-range", ["predict", "--ckpt_path", "{gan}", "--sampling.truncation_psi",
+                                                 "3"], "--sampling.truncation_psi", "[0, 1]", "3"),
+    case("predict-seed-too-large", ["predict", "--ckpt_path", "{gan}", "--seed", "99999999999999999999"],
+         "--seed", "99999999999999999999"),
+    case("predict-seed-negative", ["predict", "--ckpt_path", "{gan}", "--seed", "-4"], "--seed", "-4"),
+    case("predict-num-samples-above-limit", ["predict", "--ckpt_path", "{gan}", "--num_samples", "1000000"],
+         "--num_samples", "1000000", "--max_num_samples"),
+    case("predict-output-dir-holds-files", ["predict", "--ckpt_path", "{gan}", "--output_dir", "keep"],
+         "--output_dir", "keep", "--overwrite"),
+    # --- loaders: sizes checked before anything is allocated, files that are not files
+    case("wav-header-sample-rate-bomb", ["fit", "--model", "wavenet_lite", "--data", "wav_folder",
+                                         "--data.init_args.root", "audio", *ONE_STEP], "bomb.wav",
+         "2147483647", "sample rate", setup=wav_with_huge_rate),
+    case("idx-gzip-bomb", [*FIT_DCGAN_DIGITS[:-1], "mnist", "--data.init_args.root", "idx", *ONE_STEP],
+         "train-images-idx3-ubyte.gz", "declares", "GiB", "GEN_FRAMEWORK_MAX_FILE_BYTES", setup=idx_gzip_bomb),
+    case("idx-zero-dimension", [*FIT_DCGAN_DIGITS[:-1], "mnist", "--data.init_args.root", "idx", *ONE_STEP],
+         "train-images-idx3-ubyte", "(0, 28, 28)", "zero dimension", setup=idx_zero_dimension),
+    case("image-folder-only-a-fifo", [*FIT_DCGAN_DIGITS[:-1], "image_folder", "--data.init_args.root", "photos",
+                                      *ONE_STEP], "photos", ".png", "pipe.png", "not regular files", setup=fifo_image),
+    case("text-file-is-dev-zero", ["fit", *TINY_GPT, "--data", "text_file", "--data.init_args.files", "/dev/zero",
+                                   *ONE_STEP], "/dev/zero", "not a regular file"),
+    # --- configs and values that used to end in a traceback or a misleading line
+    case("yaml-huge-file", ["fit", "--config", "big.yaml", *FIT_TOY[1:]], "big.yaml", "larger than 1 MiB",
+         setup=huge_config),
+    case("yaml-empty-file", ["fit", "--config", "empty.yaml", *FIT_TOY[1:]], "empty.yaml", "is empty",
+         setup=file("empty.yaml", "")),
+    case("negative-value-as-separate-argument", [*FIT_DCGAN_DIGITS, "--model.init_args.lr_g", "-1e-3"], "lr_g",
+         "> 0", "-0.001"),
+    case("path-longer-than-the-file-system-allows", [*FIT_TOY, "--trainer.default_root_dir", LONG_NAME],
+         "--trainer.default_root_dir", "File name too long"),
+    case("model-too-large-to-allocate", [*FIT_DCGAN_DIGITS, "--model.init_args.latent_dim", "100000000000"],
+         "too large to build", "GiB"),
+    case("new-plugin-output-is-a-file", ["new-plugin", "foo", "--family", "adversarial", "--output",
+                                         "keep/notes.txt"], "--output", "keep/notes.txt", "existing file"),
 ]
 
 
