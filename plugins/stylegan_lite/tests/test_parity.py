@@ -13,7 +13,13 @@ import torch.nn.functional as F
 
 from gen_framework_stylegan_lite import StyleGANLite
 from gen_framework_stylegan_lite.discriminator import MinibatchStd
-from gen_framework_stylegan_lite.layers import EqualConv2d, EqualLinear, lrelu, modulated_conv2d, normalize_2nd_moment
+from gen_framework_stylegan_lite.layers import (
+    EqualConv2d,
+    EqualLinear,
+    lrelu,
+    modulated_conv2d,
+    normalize_2nd_moment,
+)
 from gen_framework_stylegan_lite.mapping import MappingNetwork
 from gen_framework_stylegan_lite.synthesis import SynthesisLayer, ToRGB
 
@@ -57,7 +63,8 @@ def test_equal_conv_gradients_match_finite_differences():
     torch.manual_seed(0)
     conv = EqualConv2d(2, 3, 3, activation=True, down=True).to(DOUBLE)
     x = torch.randn(2, 2, 6, 6, dtype=DOUBLE, requires_grad=True)
-    expected = lrelu(F.avg_pool2d(F.conv2d(x, conv.weight / math.sqrt(18), padding=1), 2) + conv.bias.view(1, -1, 1, 1))
+    pooled = F.avg_pool2d(F.conv2d(x, conv.weight / math.sqrt(18), padding=1), 2)
+    expected = lrelu(pooled + conv.bias.view(1, -1, 1, 1))
     torch.testing.assert_close(conv(x), expected)
     assert torch.autograd.gradcheck(conv, (x,))
 
@@ -220,10 +227,12 @@ def test_path_length_penalty_matches_an_explicit_jacobian():
     for b in range(2):
         jac = torch.autograd.functional.jacobian(lambda w: model.generator.synthesis(w.unsqueeze(0))[0], ws[b])
         jty = torch.einsum("chw,chwld->ld", y[b], jac)  # (L, w_dim)
-        lengths.append(jty.square().sum(1).mean().sqrt())  # ‖J_wᵀ y‖ averaged over the L copies of w, as in the reference
+        # ‖J_wᵀ y‖ with the squared norm averaged over the L copies of w, as in the reference
+        lengths.append(jty.square().sum(1).mean().sqrt())
     lengths = torch.stack(lengths)
     pl_mean = 0.01 * lengths.mean()  # lerp(0, mean length, pl_decay)
-    torch.testing.assert_close(penalty.detach(), ((lengths - pl_mean).square().mean() * 2.0).detach())
+    expected = (lengths - pl_mean).square().mean() * 2.0
+    torch.testing.assert_close(penalty.detach(), expected.detach())
     torch.testing.assert_close(model.generator.pl_mean, pl_mean)
 
 
