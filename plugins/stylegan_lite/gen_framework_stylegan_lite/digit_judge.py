@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader
 
 from gen_framework.metrics.functional import class_coverage, frechet_distance, gaussian_statistics
 from gen_framework.metrics.trained_features import collect_images, trained_feature_network
@@ -51,14 +52,18 @@ class DigitJudge:
     """Classifier features of reference digits, and a scorer for generated ones.
 
     Args:
-        train_batches: the datamodule's training dataloader (trains, or loads from the cache, the framework's
-            digit classifier; see :func:`~gen_framework.metrics.trained_features.trained_feature_network`).
+        train_batches: the training digits as a dataset of ``(x, y)`` pairs, read in order so the classifier's
+            cache key is stable (or any iterable of ``(x, y)`` batches); trains, or loads from the cache, the
+            framework's digit classifier (see
+            :func:`~gen_framework.metrics.trained_features.trained_feature_network`).
         reference: real digits ``(N, 1, S, S)`` in [-1, 1] that samples are compared with (validation digits).
         floor_images: other real digits ``(M, 1, S, S)`` (training digits) that give the real-vs-real floor.
         dataset_key: name of the data in the classifier's cache file.
     """
 
     def __init__(self, train_batches: Any, reference: Tensor, floor_images: Tensor, dataset_key: str) -> None:
+        if hasattr(train_batches, "__getitem__"):
+            train_batches = DataLoader(train_batches, batch_size=256, shuffle=False)
         images, labels = collect_images(train_batches, max_images=10_000)
         if labels is None:
             raise ValueError("DigitJudge needs labelled digits (the MNIST datamodule yields (x, y) batches)")

@@ -44,7 +44,7 @@ def digits():
     real = torch.stack([data.splits.val[i][0] for i in range(NUM_IMAGES)])
     train = torch.stack([data.splits.train[i][0] for i in range(NUM_IMAGES)])
     labels = torch.as_tensor([int(data.splits.train[i][1]) for i in range(NUM_IMAGES)])
-    judge = DigitJudge(data.train_dataloader(), real, train, "mnist-32px-1ch")
+    judge = DigitJudge(data.splits.train, real, train, "mnist-32px-1ch")
     return data, judge, train, labels
 
 
