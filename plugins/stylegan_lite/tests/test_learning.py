@@ -3,7 +3,8 @@ classifier: class coverage and the Fréchet distance on its features relative to
 
 A pixel statistic is not enough: the mean digit repeated, or real digits of a single class, sit close to the
 data in pooled pixels. The check below is shown to fail on both (fast tests), then applied to a short
-training run (``learning``: about a minute of CPU on one thread).
+training run (``slow``: about 2.5 CPU minutes on one thread), which StyleGAN-lite does not pass yet: a strict
+expected failure, so the marker must go the day it passes.
 """
 
 from __future__ import annotations
