@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gen_framework.registry import PluginSpec
-from gen_framework_stylegan_lite.model import IMAGE_SIZES, StyleGANLite, modulated_conv2d
+from gen_framework_stylegan_lite.layers import modulated_conv2d
+from gen_framework_stylegan_lite.model import IMAGE_SIZES, StyleGANLite
 
 __version__ = "0.1.0"
 

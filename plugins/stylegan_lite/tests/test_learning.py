@@ -1,48 +1,94 @@
-"""StyleGAN-lite learns: a small model trained briefly on real MNIST digits moves its samples' statistics toward
-the data's by a clear margin (slow; run with ``-m slow``)."""
+"""StyleGAN-lite learns the bundled MNIST digits without collapsing, judged by the framework's trained digit
+classifier: class coverage and the Fréchet distance on its features relative to the real-vs-real floor.
+
+A pixel statistic is not enough: the mean digit repeated, or real digits of a single class, sit close to the
+data in pooled pixels. The check below is shown to fail on both (fast tests), then applied to a short
+training run (``slow``: about 2.5 CPU minutes on one thread), which StyleGAN-lite does not pass yet: a strict
+expected failure, so the marker must go the day it passes.
+"""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
-from scipy import linalg
 
 from gen_framework.data import MNIST
 from gen_framework_stylegan_lite import StyleGANLite
+from gen_framework_stylegan_lite.digit_judge import DigitJudge, DigitScores
 
-NUM_IMAGES = 400
+NUM_IMAGES = 500
+#: The short run's recipe: ``configs/stylegan_lite/mnist.yaml`` at its own settings, fewer steps.
+RECIPE = dict(image_size=32, channels=1, latent_dim=64, w_dim=64, mapping_layers=2, channel_base=512,
+              channel_max=32, style_mixing_prob=0.0, mbstd_group_size=32, lr_g=2.5e-3, lr_d=2.5e-3,
+              r1_gamma=0.01, r1_interval=16, ema_decay=0.999, ema_rampup=0.05)
+BATCH_SIZE = 64
 STEPS = 300
+MIN_CLASSES = 9
+MAX_FD_RATIO = 25.0
 
 
-def pixel_frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Fréchet distance between Gaussians fitted to 8×8 average-pooled images ``(N, 1, 32, 32)`` (64-d)."""
-    fa, fb = (F.avg_pool2d(x, 4).flatten(1).double().numpy() for x in (a, b))
-    cov_a, cov_b = np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
-    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
-    return float(((fa.mean(0) - fb.mean(0)) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root.real))
+def learned(scores: DigitScores) -> str | None:
+    """``None`` when the samples show a generator that learned the digits, else why not."""
+    if scores.classes_confident < MIN_CLASSES:
+        return f"only {scores.classes_confident} of 10 classes read confidently (need {MIN_CLASSES}): {scores}"
+    if scores.fd_ratio > MAX_FD_RATIO:
+        return f"FD on digit features {scores.fd_ratio:.1f}x the real-vs-real floor (need <= {MAX_FD_RATIO}): {scores}"
+    return None
 
 
-@pytest.mark.slow
-def test_pixel_frechet_distance_to_real_digits_falls_during_training():
+@pytest.fixture(scope="module")
+def digits():
     pl.seed_everything(0, verbose=False)
-    data = MNIST(image_size=32, channels=1, batch_size=32)
+    data = MNIST(image_size=32, channels=1, batch_size=BATCH_SIZE)
     data.setup("fit")
     real = torch.stack([data.splits.val[i][0] for i in range(NUM_IMAGES)])
-    model = StyleGANLite(
-        image_size=32, channels=1, latent_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32,
-        r1_gamma=1.0, ema_decay=0.99,
-    )
-    before = pixel_frechet_distance(model.sample(NUM_IMAGES, seed=0), real)
-    trainer = pl.Trainer(
-        max_steps=STEPS, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-    )
-    trainer.fit(model, data)
-    after = pixel_frechet_distance(model.sample(NUM_IMAGES, seed=0), real)
-    reference = pixel_frechet_distance(torch.stack([data.splits.train[i][0] for i in range(NUM_IMAGES)]), real)
-    print(f"pixel FD to real digits: {before:.2f} before, {after:.2f} after {STEPS} steps "
-          f"(real vs real {reference:.2f})")
-    assert after < 0.25 * before, f"pixel FD {before:.2f} -> {after:.2f} (real vs real: {reference:.2f})"
+    train = torch.stack([data.splits.train[i][0] for i in range(NUM_IMAGES)])
+    labels = torch.as_tensor([int(data.splits.train[i][1]) for i in range(NUM_IMAGES)])
+    judge = DigitJudge(data.splits.train, real, train, "mnist-32px-1ch")
+    return data, judge, train, labels
+
+
+def test_the_check_passes_real_digits(digits):
+    _, judge, train, _ = digits
+    assert learned(judge(train)) is None
+
+
+def test_the_check_fails_the_mean_digit(digits):
+    """A generator that outputs the mean digit (what a pixel-FD threshold let pass before)."""
+    _, judge, train, _ = digits
+    mean = train.mean(0, keepdim=True).expand(NUM_IMAGES, -1, -1, -1)
+    assert learned(judge(mean + 0.05 * torch.randn_like(mean))) is not None
+
+
+def test_the_check_fails_a_single_class_of_real_digits(digits):
+    """Mode collapse onto one class of perfect digits: sharp samples, one class."""
+    _, judge, train, labels = digits
+    ones = train[labels == 1]
+    assert learned(judge(ones.repeat(NUM_IMAGES // len(ones) + 1, 1, 1, 1)[:NUM_IMAGES])) is not None
+
+
+@pytest.mark.slow  # about 2.5 CPU minutes on one thread: over the ``learning`` set's minute
+@pytest.mark.xfail(
+    strict=True,
+    reason="not learned yet: after 300 steps of the mnist recipe (seed 0) 6 classes read confidently and FD 38x "
+    "the floor, against 8 and 32x untrained; see the plugin README, 'Why it collapsed'",
+)
+def test_stylegan_lite_learns_every_digit_class(digits):
+    data, judge, _, _ = digits
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        pl.seed_everything(0, verbose=False)
+        model = StyleGANLite(**RECIPE)
+        trainer = pl.Trainer(
+            max_steps=STEPS, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+        )
+        before = judge(model.sample(NUM_IMAGES, seed=0))
+        trainer.fit(model, data)
+        scores = judge(model.sample(NUM_IMAGES, seed=0))
+    finally:
+        torch.set_num_threads(threads)
+    print(f"before training: {before}\nafter {STEPS} steps: {scores}")
+    assert learned(scores) is None, learned(scores)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from gen_framework.errors import ConfigError
 from gen_framework_stylegan_lite import StyleGANLite, modulated_conv2d
-from gen_framework_stylegan_lite.model import EqualConv2d, EqualLinear, MinibatchStd
+from gen_framework_stylegan_lite.discriminator import MinibatchStd
+from gen_framework_stylegan_lite.layers import EqualConv2d, EqualLinear
 
 TINY = dict(latent_dim=8, w_dim=8, mapping_layers=2, channel_base=64, channel_max=8)
 
