@@ -203,10 +203,16 @@ class AutoregressiveModule(GenerativeModule):
     def configure_optimizers(self) -> Any:
         self._require_network()
         decay, no_decay = parameter_groups(self)
+        # On CPU torch's default AdamW updates one tensor at a time (about 3% of a GPT-mini step); the fused kernel
+        # does the same arithmetic in one pass. Elsewhere torch's default (foreach on CUDA) is kept, and under
+        # mixed precision too, where Lightning refuses to clip the gradients of an optimiser that unscales them.
+        precision = str(getattr(self._trainer, "precision", "32-true"))
+        on_cpu = "mixed" not in precision and all(p.device.type == "cpu" for p in decay + no_decay)
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.lr,
             betas=self.betas,
+            fused=True if on_cpu else None,
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

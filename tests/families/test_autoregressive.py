@@ -61,6 +61,13 @@ def test_draws_follow_the_softmax_probabilities():
     torch.testing.assert_close(torch.bincount(hot, minlength=5) / 40000, sharpened, atol=0.01, rtol=0)
 
 
+def test_adamw_is_fused_on_cpu_and_keeps_the_decay_groups():
+    model = ToyLM(vocab_size=11, context=4)
+    optimizer = model.configure_optimizers()["optimizer"]
+    assert optimizer.defaults["fused"] is True
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [model.weight_decay, 0.0]
+
+
 def test_mismatched_vocab_is_refused():
     class AudioLM(ToyLM):
         modality = "audio"
