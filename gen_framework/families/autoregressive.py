@@ -283,7 +283,8 @@ class AutoregressiveModule(GenerativeModule):
                 logits = self.forward_cached(tokens[:, start:length], cache)
             else:
                 logits = self.forward_cached(tokens[:, length - 1 : length], cache)
-            tokens[:, length : length + 1] = sample_next_token(logits[:, -1].float(), temperature, top_k, top_p, generator)
+            next_token = sample_next_token(logits[:, -1].float(), temperature, top_k, top_p, generator)
+            tokens[:, length : length + 1] = next_token
         return tokens
 
     def generate_samples(
