@@ -191,7 +191,7 @@ def plain_run(data, vocab_size: int, warmup: int, steps: int) -> tuple[float, fl
     decay, no_decay = parameter_groups(model)
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": model.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=model.lr, betas=model.betas,
+        lr=model.lr, betas=model.betas, fused=True,  # as the family's configure_optimizers on CPU
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, model.lr_factor)
     start = end = (math.nan, math.nan, math.nan)
@@ -346,7 +346,9 @@ def peer_corpus(directory: Path) -> int:
     return data.tokenizer.vocab_size
 
 
-def peer_args(corpus: Path, out_dir: Path, iters: int, decay_iters: int, eval_interval: int, eval_iters: int) -> list[str]:
+def peer_args(
+    corpus: Path, out_dir: Path, iters: int, decay_iters: int, eval_interval: int, eval_iters: int
+) -> list[str]:
     """nanoGPT options for the recipe of configs/gpt_mini/pydocs.yaml (AdamW groups, betas, clipping, schedule)."""
     return [
         f"--dataset={corpus}", "--device=cpu", "--compile=False", "--dtype=float32",
@@ -377,7 +379,7 @@ def nanogpt_run(checkout: Path, corpus: Path, work: Path, threads: int, warmup: 
 
 
 def ours_run(work: Path, threads: int, warmup: int, steps: int) -> dict[str, float]:
-    """(wall, CPU) seconds of ``genfw fit --config configs/gpt_mini/pydocs.yaml``'s steps ``warmup + 1 .. warmup + steps``.
+    """(wall, CPU) seconds of steps ``warmup + 1 .. warmup + steps`` of ``genfw fit --config configs/gpt_mini/pydocs.yaml``.
 
     A fresh process like the peer's, running the real command (Trainer, logger, checkpointing, progress bar,
     datamodule); validation is off in both.
@@ -386,11 +388,17 @@ def ours_run(work: Path, threads: int, warmup: int, steps: int) -> dict[str, flo
     clock.unlink(missing_ok=True)
     timer = {"class_path": "gpt_mini.StepClock", "init_args": {"warmup": warmup, "steps": steps, "path": str(clock)}}
     run_dir = work / "genfw"
+    argv = [
+        "fit", "--config", str(CONFIG), "--trainer.max_steps", str(warmup + steps), "--trainer.limit_val_batches", "0",
+        "--trainer.num_sanity_val_steps", "0", "--trainer.default_root_dir", str(run_dir),
+        "--trainer.logger.init_args.save_dir", str(run_dir), "--trainer.callbacks+", json.dumps(timer),
+    ]
     code = (
         f"import torch; torch.set_num_threads({threads}); from gen_framework.cli import run_lightning_cli; "
-        f"run_lightning_cli({json.dumps(['fit', '--config', str(CONFIG), '--trainer.max_steps', str(warmup + steps), '--trainer.limit_val_batches', '0', '--trainer.num_sanity_val_steps', '0', '--trainer.default_root_dir', str(run_dir), '--trainer.logger.init_args.save_dir', str(run_dir), '--trainer.enable_progress_bar', 'true', '--trainer.callbacks+', json.dumps(timer)])})"
+        f"run_lightning_cli({json.dumps(argv)})"
     )
-    env = {**thread_env(threads), "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+    env = {**thread_env(threads), "PYTHONPATH": path}
     subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return json.loads(clock.read_text())
 
@@ -410,7 +418,9 @@ def peer(
 ) -> dict[str, Any]:
     """genfw fit against karpathy/nanoGPT's train.py on the same corpus and recipe, alternating, fresh processes."""
     if checkout is None or not (checkout / "train.py").is_file() or not (checkout / "model.py").is_file():
-        reason = "no nanoGPT checkout given (--nanogpt PATH)" if checkout is None else f"{checkout} has no train.py/model.py"
+        reason = (
+            "no nanoGPT checkout given (--nanogpt PATH)" if checkout is None else f"{checkout} has no train.py/model.py"
+        )
         print(f"peer comparison skipped: {reason}", flush=True)
         return {"skipped": reason}
     tokens = steps * 12 * 64
@@ -461,7 +471,9 @@ def main(argv: list[str] | None = None) -> int:
         "--quality_steps", type=int, nargs="+", help="quality runs to do (default: 300; --long: 300 2000)"
     )
     parser.add_argument("--only", choices=("quality", "throughput", "kv_cache", "peer"), action="append")
-    parser.add_argument("--nanogpt", type=Path, help="a karpathy/nanoGPT checkout: compare with its train.py (part 'peer')")
+    parser.add_argument(
+        "--nanogpt", type=Path, help="a karpathy/nanoGPT checkout: compare with its train.py (part 'peer')"
+    )
     parser.add_argument("--peer_threads", type=int, nargs="+", default=[1, 2], help="thread counts of the peer runs")
     parser.add_argument("--peer_repeats", type=int, default=3, help="peer comparison pairs per thread count")
     parser.add_argument("--peer_steps", type=int, default=300, help="timed steps per peer run (after 50 warm-up)")
