@@ -22,6 +22,10 @@ Prints the results and writes them, with the machine, to ``benchmarks/results/gp
   work in both loops, timed by ``compute_clock.ComputeClock``) and *other*; each run's other/compute ratio r is
   steady where its times are not. Target: Trainer within 3% of the plain loop, judged on the compute-matched
   overhead (1 + r_trainer) / (1 + r_plain) - 1 with each r the median over repeats.
+* Peer (``--nanogpt PATH``): ``genfw fit --config configs/gpt_mini/pydocs.yaml`` against karpathy/nanoGPT's own
+  ``train.py`` from the checkout at PATH (skipped, saying why, without one), each in a fresh process, alternating,
+  on the same corpus files and recipe, 1 and 2 threads; tokens per CPU-second over the timed steps. Target: >= 1.05x
+  at equal loss (both <= 2.21 nats/char after 300 steps).
 * KV cache: 512 new tokens for a batch of 12 at ``block_size=256``, cached against recomputed context, with
   the same seed. Target: >= 8x faster, identical tokens.
 """
@@ -379,7 +383,7 @@ def nanogpt_run(checkout: Path, corpus: Path, work: Path, threads: int, warmup: 
 
 
 def ours_run(work: Path, threads: int, warmup: int, steps: int) -> dict[str, float]:
-    """(wall, CPU) seconds of steps ``warmup + 1 .. warmup + steps`` of ``genfw fit --config configs/gpt_mini/pydocs.yaml``.
+    """(wall, CPU) seconds of steps ``warmup + 1 .. warmup + steps`` of ``genfw fit`` with the pydocs config.
 
     A fresh process like the peer's, running the real command (Trainer, logger, checkpointing, progress bar,
     datamodule); validation is off in both.
