@@ -22,6 +22,10 @@ Prints the results and writes them, with the machine, to ``benchmarks/results/gp
   work in both loops, timed by ``compute_clock.ComputeClock``) and *other*; each run's other/compute ratio r is
   steady where its times are not. Target: Trainer within 3% of the plain loop, judged on the compute-matched
   overhead (1 + r_trainer) / (1 + r_plain) - 1 with each r the median over repeats.
+* Peer (``--nanogpt PATH``): ``genfw fit --config configs/gpt_mini/pydocs.yaml`` against karpathy/nanoGPT's own
+  ``train.py`` from the checkout at PATH (skipped, saying why, without one), each in a fresh process, alternating,
+  on the same corpus files and recipe, 1 and 2 threads; tokens per CPU-second over the timed steps. Target: >= 1.05x
+  at equal loss (both <= 2.21 nats/char after 300 steps).
 * KV cache: 512 new tokens for a batch of 12 at ``block_size=256``, cached against recomputed context, with
   the same seed. Target: >= 8x faster, identical tokens.
 """
@@ -32,7 +36,9 @@ import argparse
 import json
 import math
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -189,7 +195,7 @@ def plain_run(data, vocab_size: int, warmup: int, steps: int) -> tuple[float, fl
     decay, no_decay = parameter_groups(model)
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": model.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=model.lr, betas=model.betas,
+        lr=model.lr, betas=model.betas, fused=True,  # as the family's configure_optimizers on CPU
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, model.lr_factor)
     start = end = (math.nan, math.nan, math.nan)
@@ -285,6 +291,179 @@ def model_prompt(data) -> list[int]:
     return data.tokenizer.encode("\n")
 
 
+# ------------------------------------------------------------ peer: nanoGPT
+
+PEER_ITER = re.compile(r"^iter (\d+): loss ([^,]+), time ([\d.]+)ms.* wall=([\d.]+)$")
+PEER_VAL = re.compile(r"^step (\d+): train loss ([\d.]+), val loss ([\d.]+)")
+# nanoGPT's train.py run unchanged, with two instruments set from outside before it starts: `time.time` reads the
+# process's CPU clock (so its per-iteration "time" is CPU time, comparable on a loaded machine), and each "iter"
+# line it prints gets the wall clock appended.
+PEER_RUNNER = """
+import builtins, runpy, sys, time
+checkout, args = sys.argv[1], sys.argv[2:]
+sys.path.insert(0, checkout)
+wall, _print = time.perf_counter, builtins.print
+def stamped(*values, **kwargs):
+    if values and isinstance(values[0], str) and values[0].startswith("iter "):
+        values = (values[0] + f" wall={wall():.6f}",) + values[1:]
+    _print(*values, **kwargs)
+builtins.print = stamped
+time.time = time.process_time
+sys.argv = ["train.py", *args]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+class StepClock(pl.Callback):
+    """Writes the wall and CPU clocks at optimiser steps ``warmup`` and ``warmup + steps`` to ``path`` (JSON)."""
+
+    def __init__(self, warmup: int, steps: int, path: str) -> None:
+        self.warmup, self.steps, self.path = warmup, steps, path
+        self.start: tuple[float, float] | None = None
+
+    def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
+        if trainer.global_step == self.warmup:
+            self.start = (time.perf_counter(), time.process_time())
+
+    def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if trainer.global_step == self.warmup + self.steps and self.start is not None:
+            wall, cpu = time.perf_counter() - self.start[0], time.process_time() - self.start[1]
+            Path(self.path).write_text(json.dumps({"wall": wall, "cpu": cpu}))
+
+
+def peer_corpus(directory: Path) -> int:
+    """Writes the pydocs corpus as nanoGPT reads a dataset (train.bin, val.bin, meta.pkl); returns V.
+
+    The same characters, the same vocabulary and the same 90/10 split as ``gen_framework.data.PyDocs``.
+    """
+    import pickle
+
+    import numpy as np
+
+    data = pydocs(block_size=64, batch_size=12)
+    ids = data.tokenizer.encode_array(data.load_text())
+    cut = len(ids) - round(0.1 * len(ids))
+    directory.mkdir(parents=True, exist_ok=True)
+    np.asarray(ids[:cut], dtype=np.uint16).tofile(directory / "train.bin")
+    np.asarray(ids[cut:], dtype=np.uint16).tofile(directory / "val.bin")
+    (directory / "meta.pkl").write_bytes(pickle.dumps({"vocab_size": data.tokenizer.vocab_size}))
+    return data.tokenizer.vocab_size
+
+
+def peer_args(
+    corpus: Path, out_dir: Path, iters: int, decay_iters: int, eval_interval: int, eval_iters: int
+) -> list[str]:
+    """nanoGPT options for the recipe of configs/gpt_mini/pydocs.yaml (AdamW groups, betas, clipping, schedule)."""
+    return [
+        f"--dataset={corpus}", "--device=cpu", "--compile=False", "--dtype=float32",
+        "--n_layer=4", "--n_head=4", "--n_embd=128", "--block_size=64", "--batch_size=12", "--dropout=0.0",
+        "--bias=True", "--gradient_accumulation_steps=1", "--learning_rate=1e-3", "--min_lr=1e-4",
+        "--warmup_iters=100", f"--lr_decay_iters={decay_iters}", "--beta2=0.95", "--weight_decay=0.1",
+        f"--eval_interval={eval_interval}", f"--eval_iters={eval_iters}", "--log_interval=1",
+        "--always_save_checkpoint=False", f"--out_dir={out_dir}", f"--max_iters={iters}",
+    ]
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
+def nanogpt_run(checkout: Path, corpus: Path, work: Path, threads: int, warmup: int, steps: int) -> dict[str, float]:
+    """(wall, CPU) seconds of nanoGPT's iterations ``warmup + 1 .. warmup + steps``, in a fresh process."""
+    args = peer_args(corpus, work / "nanogpt_out", warmup + steps, DECAY_STEPS, 10**9, 1)
+    out = subprocess.run(
+        [sys.executable, "-c", PEER_RUNNER, str(checkout), *args], cwd=checkout, env=thread_env(threads),
+        capture_output=True, text=True, check=True,
+    ).stdout
+    iters = {int(m[1]): (float(m[3]) / 1000, float(m[4])) for m in map(PEER_ITER.match, out.splitlines()) if m}
+    return {
+        "cpu": sum(iters[i][0] for i in range(warmup + 1, warmup + steps + 1)),
+        "wall": iters[warmup + steps][1] - iters[warmup][1],
+    }
+
+
+def ours_run(work: Path, threads: int, warmup: int, steps: int) -> dict[str, float]:
+    """(wall, CPU) seconds of steps ``warmup + 1 .. warmup + steps`` of ``genfw fit`` with the pydocs config.
+
+    A fresh process like the peer's, running the real command (Trainer, logger, checkpointing, progress bar,
+    datamodule); validation is off in both.
+    """
+    clock = work / "clock.json"
+    clock.unlink(missing_ok=True)
+    timer = {"class_path": "gpt_mini.StepClock", "init_args": {"warmup": warmup, "steps": steps, "path": str(clock)}}
+    run_dir = work / "genfw"
+    argv = [
+        "fit", "--config", str(CONFIG), "--trainer.max_steps", str(warmup + steps), "--trainer.limit_val_batches", "0",
+        "--trainer.num_sanity_val_steps", "0", "--trainer.default_root_dir", str(run_dir),
+        "--trainer.logger.init_args.save_dir", str(run_dir), "--trainer.callbacks+", json.dumps(timer),
+    ]
+    code = (
+        f"import torch; torch.set_num_threads({threads}); from gen_framework.cli import run_lightning_cli; "
+        f"run_lightning_cli({json.dumps(argv)})"
+    )
+    path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+    env = {**thread_env(threads), "PYTHONPATH": path}
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return json.loads(clock.read_text())
+
+
+def nanogpt_quality(checkout: Path, corpus: Path, work: Path, steps: int) -> float:
+    """nanoGPT's validation loss after ``steps`` (cosine decay over ``steps``), estimated on 200 random batches."""
+    args = peer_args(corpus, work / "nanogpt_quality", steps, steps, steps, 200)
+    out = subprocess.run(
+        [sys.executable, "-c", PEER_RUNNER, str(checkout), *args], cwd=checkout, env=thread_env(2),
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return [float(m[3]) for m in map(PEER_VAL.match, out.splitlines()) if m and int(m[1]) == steps][0]
+
+
+def peer(
+    checkout: Path | None, threads: list[int], repeats: int, warmup: int, steps: int, quality_steps: int = 300
+) -> dict[str, Any]:
+    """genfw fit against karpathy/nanoGPT's train.py on the same corpus and recipe, alternating, fresh processes."""
+    if checkout is None or not (checkout / "train.py").is_file() or not (checkout / "model.py").is_file():
+        reason = (
+            "no nanoGPT checkout given (--nanogpt PATH)" if checkout is None else f"{checkout} has no train.py/model.py"
+        )
+        print(f"peer comparison skipped: {reason}", flush=True)
+        return {"skipped": reason}
+    tokens = steps * 12 * 64
+    result: dict[str, Any] = {
+        "checkout": str(checkout), "steps_timed": steps, "warmup_steps": warmup, "repeats": repeats,
+        "method": "fresh process per run, genfw and nanoGPT alternating; CPU time of the timed steps "
+                  "(nanoGPT's per-iteration time read on the process CPU clock), wall time beside it",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        corpus = work / "pydocs"
+        peer_corpus(corpus)
+        for n in threads:
+            runs: dict[str, list[dict[str, float]]] = {"genfw": [], "nanogpt": []}
+            for _ in range(repeats):
+                # Alternate, so that a change in the machine's load hits both sides alike.
+                runs["genfw"].append(ours_run(work, n, warmup, steps))
+                runs["nanogpt"].append(nanogpt_run(checkout, corpus, work, n, warmup, steps))
+                print(f"peer {n} thread(s): genfw {runs['genfw'][-1]}, nanoGPT {runs['nanogpt'][-1]}", flush=True)
+            entry: dict[str, Any] = {}
+            for clock in ("cpu", "wall"):
+                ours_s = [r[clock] for r in runs["genfw"]]
+                peer_s = [r[clock] for r in runs["nanogpt"]]
+                ratios = [b / a for a, b in zip(ours_s, peer_s)]
+                entry[clock] = {
+                    "genfw_tokens_per_s": [round(tokens / t) for t in ours_s],
+                    "nanogpt_tokens_per_s": [round(tokens / t) for t in peer_s],
+                    "genfw_over_nanogpt_each": [round(r, 4) for r in ratios],
+                    "genfw_over_nanogpt_median": round(statistics.median(ratios), 4),
+                    "spread": [round(min(ratios), 4), round(max(ratios), 4)],
+                }
+            entry["target"] = ">= 1.05 (median of per-pair CPU-time ratios)"
+            entry["meets_target"] = entry["cpu"]["genfw_over_nanogpt_median"] >= 1.05
+            result[f"{n}_thread"] = entry
+        loss = nanogpt_quality(checkout, corpus, work, quality_steps)
+        result[f"nanogpt_val_loss_{quality_steps}_steps"] = round(loss, 4)
+    return result
+
+
 # ----------------------------------------------------------------------- main
 
 
@@ -295,7 +474,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quality_steps", type=int, nargs="+", help="quality runs to do (default: 300; --long: 300 2000)"
     )
-    parser.add_argument("--only", choices=("quality", "throughput", "kv_cache"), action="append")
+    parser.add_argument("--only", choices=("quality", "throughput", "kv_cache", "peer"), action="append")
+    parser.add_argument(
+        "--nanogpt", type=Path, help="a karpathy/nanoGPT checkout: compare with its train.py (part 'peer')"
+    )
+    parser.add_argument("--peer_threads", type=int, nargs="+", default=[1, 2], help="thread counts of the peer runs")
+    parser.add_argument("--peer_repeats", type=int, default=3, help="peer comparison pairs per thread count")
+    parser.add_argument("--peer_steps", type=int, default=300, help="timed steps per peer run (after 50 warm-up)")
     parser.add_argument("--repeats", type=int, default=5, help="throughput pairs")
     parser.add_argument("--kv_repeats", type=int, default=3, help="KV-cache generation pairs")
     parser.add_argument("--steps", type=int, default=150, help="timed steps per throughput run")
@@ -311,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup, kv_tokens = 5, 64
     torch.set_num_threads(args.threads)
     quiet_lightning()
-    parts = args.only or ["quality", "throughput", "kv_cache"]
+    parts = args.only or ["quality", "throughput", "kv_cache", "peer"]
     previous = json.loads(args.output.read_text()) if args.output.is_file() else {}
     results: dict[str, Any] = dict(previous.get("results", {}))
     runs: list[tuple[str, Any]] = []
@@ -322,11 +507,19 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(("throughput", lambda: throughput(args.repeats, warmup=warmup, steps=args.steps)))
     if "kv_cache" in parts:
         runs.append(("kv_cache", lambda: kv_cache(repeats=args.kv_repeats, new_tokens=kv_tokens)))
+    if "peer" in parts:
+        peer_warmup = 5 if args.quick else 50
+        peer_steps = 10 if args.quick else args.peer_steps
+        runs.append(("peer_nanogpt", lambda: peer(
+            args.nanogpt, args.peer_threads, 1 if args.quick else args.peer_repeats, peer_warmup, peer_steps,
+            quality_steps=20 if args.quick else 300,
+        )))
     for name, run in runs:
         # The machine may be shared: the load around each part says how far to trust its timings.
         load_before = os.getloadavg()[0]
-        key = name if args.threads == 2 else f"{name}_{args.threads}_thread"
-        results[key] = {**run(), "threads": args.threads, "load_average": [load_before, os.getloadavg()[0]]}
+        key = name if args.threads == 2 or name == "peer_nanogpt" else f"{name}_{args.threads}_thread"
+        threads = args.peer_threads if name == "peer_nanogpt" else args.threads
+        results[key] = {**run(), "threads": threads, "load_average": [load_before, os.getloadavg()[0]]}
         print(json.dumps({key: results[key]}, indent=2), flush=True)
     report = {"machine": machine_info(args.threads), "results": results}
     args.output.parent.mkdir(parents=True, exist_ok=True)

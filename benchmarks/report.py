@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -284,6 +285,32 @@ def gpt_mini(page: Page, data: dict[str, Any] | None) -> None:
         ax.set_ylabel("generated tokens / s")
         ax.legend()
         page.figure("gpt_mini_kv_cache", fig, "GPT-mini generation with the KV cache and recomputing")
+    peer = results.get("peer_nanogpt") or {}
+    peer_rows = [(k.split("_")[0], v) for k, v in peer.items() if k.endswith("_thread") and isinstance(v, dict)]
+    if peer_rows:
+        page.add("**Against karpathy/nanoGPT's `train.py`** (same corpus files, recipe and shapes; fresh processes, "
+                 f"alternating; {peer.get('steps_timed')} steps timed after {peer.get('warmup_steps')}; "
+                 "tokens per CPU-second of the process, wall clock beside it):")
+        page.table(["threads", "genfw tokens/s (CPU)", "nanoGPT tokens/s (CPU)", "genfw / nanoGPT, CPU (median, range)",
+                    "same, wall", "target", "met"],
+                   [[t, ", ".join(num(x, 0) for x in v["cpu"]["genfw_tokens_per_s"]),
+                     ", ".join(num(x, 0) for x in v["cpu"]["nanogpt_tokens_per_s"]),
+                     f"{num(v['cpu']['genfw_over_nanogpt_median'], 3)} ({num(v['cpu']['spread'][0], 3)}–"
+                     f"{num(v['cpu']['spread'][1], 3)})", num(v["wall"]["genfw_over_nanogpt_median"], 3), "≥ 1.05",
+                     verdict(v.get("meets_target"))] for t, v in peer_rows])
+        for t, v in peer_rows:
+            page.headline("GPT-mini against nanoGPT", f"tokens/s ratio, {threads_label(int(t))}",
+                          f"{num(v['cpu']['genfw_over_nanogpt_median'], 3)}×", "≥ 1.05×", v.get("meets_target"))
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        x = range(len(peer_rows))
+        for offset, key, label, color in ((-0.2, "genfw_tokens_per_s", "genfw fit", COLORS["genfw"]),
+                                          (0.2, "nanogpt_tokens_per_s", "nanoGPT train.py", COLORS["plain"])):
+            ax.bar([i + offset for i in x], [statistics.median(v["cpu"][key]) for _, v in peer_rows], 0.4,
+                   label=label, color=color)
+        ax.set_xticks(list(x), [threads_label(int(t)) for t, _ in peer_rows])
+        ax.set_ylabel("tokens per CPU-second (median)")
+        ax.legend()
+        page.figure("gpt_mini_vs_nanogpt", fig, "GPT-mini under genfw fit against nanoGPT's train.py")
     if not quality and not kv:
         page.add(missing("gpt_mini"))
 
@@ -310,6 +337,18 @@ def wavenet(page: Page, data: dict[str, Any] | None) -> None:
         page.headline("WaveNet fast generation", f"speed-up, {name}", f"{num(s['speedup_cpu'])}×", "≥ 50×", met)
     page.table(["model", "receptive field", "cached / sample", "recompute / sample", "speed-up", "RTF batch 1",
                 "RTF per stream, batch 16", "same samples", "≥ 50×"], rows)
+    limit = results.get("real_time_limit")
+    if limit:
+        page.add(f"**Real time at batch 1** ({limit['config']}, one thread; real time at 16 kHz is "
+                 f"{limit['real_time_us_per_sample']} µs per sample): the arithmetic limit is "
+                 f"{num(limit['flops_per_sample'], 0)} FLOP per sample at {num(limit['matmul_gflops'], 0)} GFLOP/s = "
+                 f"{limit['arithmetic_limit_us_per_sample']} µs (RTF {limit['arithmetic_limit_rtf']}); the step runs "
+                 f"{limit['ops_per_sample']} tensor operations per sample (network and sampling), each at least "
+                 f"{limit['cheapest_op_us']} µs, a floor of {limit['dispatch_floor_us_per_sample']} µs (RTF "
+                 f"{limit['dispatch_floor_rtf']}); measured {limit['measured_us_per_sample']} µs (RTF "
+                 f"{limit['measured_rtf']}).")
+        page.headline("WaveNet real time", "RTF at batch 1, one thread, melodies config",
+                      num(limit["measured_rtf"], 2), "< 1", limit["measured_rtf"] < 1)
     learning = results.get("learning")
     if learning:
         notes = learning.get("generated", {})

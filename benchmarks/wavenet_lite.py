@@ -16,6 +16,11 @@ latency of one stream; "amortised over a batch of 16" divides the cost of genera
 16 (throughput, not latency). ``network_step_us`` is ``forward_cached`` alone, without the family's sampling
 loop (softmax, multinomial draw, bookkeeping).
 
+Real-time limit (``real_time_limit``, for the sizes ``melodies.yaml`` trains): FLOPs of the matrix products of one
+incremental step against this CPU's measured fp32 matrix-product rate (the arithmetic limit), and the tensor
+operations per generated sample (counted in ``generate`` with a dispatch hook) times the cost of the cheapest one
+(the per-operation floor of any eager implementation), beside the measured cost per sample.
+
 Learning: ``configs/wavenet_lite/melodies.yaml`` trained for a fixed wall-clock budget, then validation bits
 per sample and the share of the generated audio's spectral energy within half a semitone of the melodies'
 notes (white noise scores ~0.04, the melodies ~0.95).
@@ -51,6 +56,7 @@ SPEED_CONFIGS = {
     "default (R=D=64, S=128, 10 layers)": {},
     "narrow (R=D=32, S=64, 10 layers)": {"residual_channels": 32, "dilation_channels": 32, "skip_channels": 64},
 }
+REAL_TIME_CONFIG = "narrow (R=D=32, S=64, 10 layers)"  # the sizes configs/wavenet_lite/melodies.yaml trains
 
 
 def timed(fn: Any) -> tuple[float, float]:
@@ -122,6 +128,97 @@ def speed(name: str, overrides: dict[str, Any], fast_samples: int, slow_samples:
         f"(wall {result['rtf_batch1_wall']}); RTF amortised over a batch of {batch} "
         f"{result[f'rtf_amortized_batch{batch}_cpu']}; "
         f"same tokens: {same}",
+        flush=True,
+    )
+    return result
+
+
+def step_flops(model: WaveNetLite) -> int:
+    """Multiply-adds x 2 of one incremental step at batch 1: the matrix products of the network, nothing else.
+
+    Per dilated layer: the two taps (2R -> 2D), the residual output (D -> R, not in the last layer) and the skip
+    output (D -> S); then the output layers S -> S -> V. Element-wise work and the input lookup are left out.
+    """
+    R, D, S = model.residual_channels, model.dilation_channels, model.skip_channels
+    V, L = model.vocab_size, len(model.layers)
+    macs = L * (2 * R * 2 * D + D * S) + (L - 1) * D * R + S * S + S * V
+    return 2 * macs
+
+
+def matmul_gflops(repeats: int = 5) -> float:
+    """This CPU's fp32 matrix-product rate on the current thread count, GFLOP/s of process CPU time (best of)."""
+    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    best = float("inf")
+    for _ in range(repeats):
+        c0 = time.process_time()
+        for _ in range(20):
+            a @ b
+        best = min(best, time.process_time() - c0)
+    return 20 * 2 * 512**3 / best / 1e9
+
+
+def op_floor_us(repeats: int = 5) -> float:
+    """CPU microseconds of the cheapest useful tensor operation here: an in-place sigmoid of 64 values (best of)."""
+    x = torch.zeros(1, 64)
+    best = float("inf")
+    for _ in range(repeats):
+        c0 = time.process_time()
+        for _ in range(20000):
+            x.sigmoid_()
+        best = min(best, time.process_time() - c0)
+    return best / 20000 * 1e6
+
+
+@torch.no_grad()
+def ops_per_sample(model: WaveNetLite, samples: int = 200) -> float:
+    """Tensor operations (ATen calls) per generated sample at batch 1, counted in generate's steady state."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    silence = torch.full((1, 1), 128)
+    with Count():
+        model.generate(silence, 10, seed=0)
+    short = Count.calls
+    Count.calls = 0
+    with Count():
+        model.generate(silence, 10 + samples, seed=0)
+    return (Count.calls - short) / samples
+
+
+def real_time_limit(overrides: dict[str, Any], measured_us: float) -> dict[str, Any]:
+    """How close fast generation at batch 1 gets to the two limits of this CPU: arithmetic and per-operation cost."""
+    torch.manual_seed(0)
+    model = WaveNetLite(vocab_size=256, **overrides).eval()
+    flops = step_flops(model)
+    rate = matmul_gflops()
+    floor = op_floor_us()
+    ops = ops_per_sample(model)
+    result = {
+        "flops_per_sample": flops,
+        "matmul_gflops": round(rate, 1),
+        "arithmetic_limit_us_per_sample": round(flops / rate / 1e3, 2),
+        "arithmetic_limit_rtf": round(flops / rate / 1e9 * SAMPLE_RATE, 3),
+        "ops_per_sample": round(ops, 1),
+        "cheapest_op_us": round(floor, 2),
+        "dispatch_floor_us_per_sample": round(ops * floor, 1),
+        "dispatch_floor_rtf": round(ops * floor * 1e-6 * SAMPLE_RATE, 2),
+        "measured_us_per_sample": measured_us,
+        "measured_rtf": round(measured_us * 1e-6 * SAMPLE_RATE, 2),
+        "real_time_us_per_sample": round(1e6 / SAMPLE_RATE, 1),
+    }
+    print(
+        f"real-time limit at batch 1: {flops} FLOP per sample at {rate:.0f} GFLOP/s -> "
+        f"{result['arithmetic_limit_us_per_sample']} us (RTF {result['arithmetic_limit_rtf']}); "
+        f"{ops:.0f} tensor operations per sample at >= {floor:.2f} us each -> "
+        f">= {result['dispatch_floor_us_per_sample']} us "
+        f"(RTF {result['dispatch_floor_rtf']}); measured {measured_us} us (RTF {result['measured_rtf']}); "
+        f"real time needs < {result['real_time_us_per_sample']} us",
         flush=True,
     )
     return result
@@ -215,6 +312,10 @@ def main() -> None:
     results: dict[str, Any] = {"speed": {}}
     for name, overrides in SPEED_CONFIGS.items():
         results["speed"][name] = speed(name, overrides, args.fast_samples, args.slow_samples, args.repeats)
+    measured = results["speed"][REAL_TIME_CONFIG]["cached_us_per_sample_cpu"]
+    results["real_time_limit"] = {
+        "config": REAL_TIME_CONFIG, **real_time_limit(SPEED_CONFIGS[REAL_TIME_CONFIG], measured)
+    }
     if not args.skip_training:
         results["learning"] = learning(args.train_seconds, args.sample_seconds)
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -14,6 +14,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from gen_framework._parse_errors import class_aliases, describe_interpolation_error, describe_parse_error
 from gen_framework._preflight import check_finite, check_output_dirs, describe_allocation_failure
 from gen_framework.callbacks.evaluation import Evaluation
+from gen_framework.callbacks.hook_dispatch import skip_all_inherited_batch_hooks
 from gen_framework.callbacks.preemption import Preemption
 from gen_framework.callbacks.run_checkpoint import RunCheckpoint
 from gen_framework.callbacks.signal_stop import SignalStop
@@ -163,7 +164,9 @@ class GenFWCLI(LightningCLI):
             callbacks = [*callbacks, ProgressBar()]
         callbacks = [*callbacks, SignalStop()]
         config["plugins"] = _with_atomic_checkpoints(config.get("plugins"), config.get("strategy"))
-        return super()._instantiate_trainer(config, callbacks)
+        trainer = super()._instantiate_trainer(config, callbacks)
+        skip_all_inherited_batch_hooks(trainer.callbacks)  # inherited no-op hooks cost a dispatch per batch
+        return trainer
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         from lightning_fabric.utilities.exceptions import MisconfigurationException

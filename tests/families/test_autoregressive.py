@@ -48,6 +48,26 @@ def test_top_k_and_top_p_restrict_the_support():
     assert sample_next_token(logits[:1], 0.0, None, None, generator).item() == 0
 
 
+def test_draws_follow_the_softmax_probabilities():
+    generator = torch.Generator().manual_seed(0)
+    probabilities = torch.tensor([0.5, 0.3, 0.0, 0.15, 0.05])
+    logits = probabilities.log().repeat(40000, 1)  # log 0 = -inf: a token that must never be drawn
+    counts = torch.bincount(sample_next_token(logits, 1.0, None, None, generator).flatten(), minlength=5)
+    assert counts[2] == 0
+    # binomial standard deviation at n = 40000 is at most 0.0025
+    torch.testing.assert_close(counts / counts.sum(), probabilities, atol=0.01, rtol=0)
+    hot = sample_next_token(probabilities.log().repeat(40000, 1), 0.5, None, None, generator).flatten()
+    sharpened = probabilities**2 / (probabilities**2).sum()  # temperature 0.5 squares the probabilities
+    torch.testing.assert_close(torch.bincount(hot, minlength=5) / 40000, sharpened, atol=0.01, rtol=0)
+
+
+def test_adamw_is_fused_on_cpu_and_keeps_the_decay_groups():
+    model = ToyLM(vocab_size=11, context=4)
+    optimizer = model.configure_optimizers()["optimizer"]
+    assert optimizer.defaults["fused"] is True
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [model.weight_decay, 0.0]
+
+
 def test_mismatched_vocab_is_refused():
     class AudioLM(ToyLM):
         modality = "audio"
