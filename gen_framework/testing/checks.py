@@ -153,9 +153,8 @@ def check_predict_writes_files(ctx: KitContext) -> None:
 def check_bf16_mixed_step(ctx: KitContext) -> None:
     """Two steps under ``precision="bf16-mixed"`` keep every loss finite and move every optimiser's parameters."""
     model = ctx.make_model()
-    losses = _LossRecorder()
-    trainer = pl.Trainer(max_steps=2, precision="bf16-mixed", callbacks=[losses], **ctx.trainer_kwargs())
-    start = _ParameterSnapshot(model)
+    losses, start = _LossRecorder(), _SnapshotAtStart()
+    trainer = pl.Trainer(max_steps=2, precision="bf16-mixed", callbacks=[losses, start], **ctx.trainer_kwargs())
     trainer.fit(model, ctx.make_data(model))
     assert losses.steps, "the model's training_step set no step_losses: nothing to check for finiteness"
     bad_losses = [f"{key} = {value} at step {step}" for step, values in enumerate(losses.steps)
@@ -163,7 +162,7 @@ def check_bf16_mixed_step(ctx: KitContext) -> None:
     assert not bad_losses, f"non-finite losses under bf16-mixed: {bad_losses[:4]}"
     bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
     assert not bad, f"non-finite weights after bf16-mixed steps: {bad[:5]}"
-    still = start.unmoved_optimizers(trainer)
+    still = start.snapshot.unmoved_optimizers(trainer)
     assert not still, f"under bf16-mixed, 2 steps left the parameters of {', '.join(still)} unchanged"
 
 
@@ -198,9 +197,9 @@ def check_resume_equivalence(ctx: KitContext) -> None:
 
     pl.seed_everything(0, verbose=False)
     straight = ctx.make_model()
-    start = _ParameterSnapshot(straight)
-    pl.Trainer(max_steps=4, **ctx.trainer_kwargs()).fit(straight, ctx.make_data(straight, count=12))
-    assert start.moved(straight, list(start.values)), "4 training steps moved no parameter: nothing to compare"
+    start = _SnapshotAtStart()
+    pl.Trainer(max_steps=4, callbacks=[start], **ctx.trainer_kwargs()).fit(straight, ctx.make_data(straight, count=12))
+    assert start.snapshot.moved(straight, list(start.snapshot.values)), "4 training steps moved no parameter: nothing to compare"
 
     pl.seed_everything(0, verbose=False)
     first = ctx.make_model()
@@ -228,9 +227,10 @@ def check_adversarial_players_both_change(ctx: KitContext) -> None:
     any forward pass, with or without an optimiser step.
     """
     model = ctx.make_model()
-    start = _ParameterSnapshot(model)
-    trainer = pl.Trainer(max_steps=1, **ctx.trainer_kwargs())
+    snapshot = _SnapshotAtStart()
+    trainer = pl.Trainer(max_steps=1, callbacks=[snapshot], **ctx.trainer_kwargs())
     trainer.fit(model, ctx.make_data(model))
+    start = snapshot.snapshot
     for player in ("generator", "discriminator"):
         names = [n for n in start.values if n.startswith(player + ".")]
         assert names, f"the {player} has no trainable parameters"
@@ -307,6 +307,15 @@ class _ParameterSnapshot:
             if names and not self.moved(model, names):
                 unmoved.append(f"optimiser {index} ({type(optimizer).__name__} over {names[0]}, ...)")
         return unmoved
+
+
+class _SnapshotAtStart(pl.Callback):
+    """Takes a :class:`_ParameterSnapshot` when training starts: after ``setup`` has built any lazy layers."""
+
+    snapshot: _ParameterSnapshot
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.snapshot = _ParameterSnapshot(pl_module)
 
 
 class _LossRecorder(pl.Callback):

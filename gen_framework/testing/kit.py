@@ -150,8 +150,10 @@ def plugin_checks(spec: PluginSpec, *, include_distributed: bool = True) -> list
 
 def _spec_of(plugin: str | PluginSpec) -> PluginSpec:
     if isinstance(plugin, PluginSpec):
-        if registry.record_for_class(plugin.module_class) is None:
-            # from_pretrained and checkpoints find classes through the registry
+        record = registry.record_for_class(plugin.module_class)
+        # from_pretrained and checkpoints find classes through the registry. A subclass of a registered class
+        # needs its own record too: under its base's record it would be saved, and loaded back, as the base.
+        if record is None or record.spec is None or record.spec.module_class is not plugin.module_class:
             registry.register(plugin, replace=True)
         return plugin
     return registry.get(plugin)

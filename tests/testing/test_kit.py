@@ -65,7 +65,12 @@ def test_every_check_has_a_mutant():
     assert covered == {check.name for check in CHECKS}
 
 
-@pytest.mark.parametrize(("failing", "plugin"), MUTANTS, ids=[f"{c}-{s.name}" for c, s in MUTANTS])
+@pytest.mark.parametrize(
+    ("failing", "plugin"),
+    # The learning check trains for seconds: its mutants run with the learning tests (pytest -m learning).
+    [pytest.param(c, s, id=f"{c}-{s.name}", marks=[pytest.mark.learning] if c == "learns_easy_data" else [])
+     for c, s in MUTANTS],
+)
 def test_each_check_fails_on_its_mutant(failing, plugin):
     report = check_plugin(plugin, raise_on_failure=False, select={failing, "spec_is_valid"})
     outcomes = {r.name: r for r in report.results}
