@@ -86,12 +86,46 @@ def vae_quality(results: Results) -> str:
     return _table(["CPU time", "steps", "IWAE NLL (nats)"], rows)
 
 
+def page_table(section: str, result: str, header: str) -> Callable[[Results], str]:
+    """The table of the benchmarks page (``report.py``'s ``section`` on ``result``) whose header starts with
+    ``header``, so that a README quotes exactly what the page shows."""
+
+    def render(results: Results) -> str:
+        import tempfile
+
+        report = _report()
+        with tempfile.TemporaryDirectory() as scratch:  # the section also draws its plot
+            page = report.Page(Path(scratch))
+            getattr(report, section)(page, results[result])
+        start = next(i for i, line in enumerate(page.lines) if line.startswith("| " + header))
+        end = page.lines.index("", start)
+        return "\n".join(page.lines[start:end]) + "\n"
+
+    return render
+
+
+def _report() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmarks_report", Path(__file__).with_name("report.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 #: Every block name and its renderer.
 RENDERERS: dict[str, Callable[[Results], str]] = {
     "dcgan_overhead": overhead("dcgan"),
     "vae_overhead": overhead("vae"),
     "dcgan_quality": dcgan_quality,
     "vae_quality": vae_quality,
+    "gpt_mini_quality": page_table("gpt_mini", "gpt_mini", "steps"),
+    "gpt_mini_kv_cache": page_table("gpt_mini", "gpt_mini", "threads"),
+    "wavenet_fast_generation": page_table("wavenet", "wavenet_lite", "model"),
+    "wavenet_melodies": page_table("wavenet", "wavenet_lite", "config"),
+    "stylegan_vs_dcgan": page_table("stylegan", "stylegan_lite", "CPU time"),
+    "ddp_scaling": page_table("ddp", "ddp_scaling", "plugin"),
 }
 
 

@@ -58,3 +58,11 @@ def test_the_benchmarks_page_is_the_rendering_of_the_results_files(tmp_path):
     rendered = report.render(ROOT / "benchmarks" / "results", tmp_path).read_text(encoding="utf-8")
     committed = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     assert rendered == committed, "docs/benchmarks.md differs from its rendering: run python benchmarks/run.py --render-only"
+
+
+@pytest.mark.parametrize("name", ["gpt_mini_quality", "gpt_mini_kv_cache", "wavenet_fast_generation",
+                                  "wavenet_melodies", "stylegan_vs_dcgan", "ddp_scaling"])
+def test_blocks_of_the_benchmarks_page_tables_quote_them_exactly(blocks, name):
+    pytest.importorskip("matplotlib")
+    body = blocks.RENDERERS[name](blocks.load_results(ROOT / "benchmarks" / "results"))
+    assert body.startswith("| ") and body in (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
