@@ -58,7 +58,7 @@ def check_configs_parse(ctx: KitContext) -> None:
 
 
 def check_fit_reaches_every_parameter(ctx: KitContext) -> None:
-    """A 2-step fit on tiny data works and every trainable parameter receives a gradient."""
+    """A 2-step fit on tiny data works, every trainable parameter receives a gradient and every optimiser moves."""
     model = ctx.make_model()
     data = ctx.make_data(model)
     reached: set[str] = set()
@@ -67,7 +67,8 @@ def check_fit_reaches_every_parameter(ctx: KitContext) -> None:
         if param.requires_grad:
             handles.append(param.register_hook(lambda grad, name=name: reached.add(name) if grad is not None else None))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    trainer = pl.Trainer(max_steps=2, **ctx.trainer_kwargs())
+    start = _SnapshotAtStart()
+    trainer = pl.Trainer(max_steps=2, callbacks=[start], **ctx.trainer_kwargs())
     trainer.fit(model, data)
     for handle in handles:
         handle.remove()
@@ -78,6 +79,8 @@ def check_fit_reaches_every_parameter(ctx: KitContext) -> None:
     assert trainable, f"{type(model).__name__} has no trainable parameters"
     missing = sorted(trainable - reached)
     assert not missing, f"parameters that never received a gradient: {missing[:8]}"
+    still = start.snapshot.unmoved_optimizers(trainer)
+    assert not still, f"2 training steps left the parameters of {', '.join(still)} unchanged"
 
 
 def check_sample_contract(ctx: KitContext) -> None:
@@ -142,7 +145,8 @@ def check_predict_writes_files(ctx: KitContext) -> None:
             "--output_dir", str(out), "--trainer.enable_progress_bar", "false"]
     for key, value in ctx.sampling_options.items():
         args += [f"--sampling.{key}", json.dumps(value) if not isinstance(value, str) else value]
-    assert _run_cli(main, args) == 0, "genfw predict failed"
+    code = _run_cli(main, args)
+    assert code == 0, f"genfw predict from the checkpoint failed (exit code {code}; its one-line error is above)"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     files = manifest.get("files", [])
     assert len(files) >= 3, f"genfw predict wrote {len(files)} sample files for --num_samples 3"

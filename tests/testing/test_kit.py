@@ -38,6 +38,7 @@ MUTANTS = [
     ("spec_is_valid", PluginSpec(name="bad_spec", family="variational", module_class=ToyVAE,
                                  test_init_args={"latnet_dim": 4})),
     ("fit_reaches_every_parameter", spec("bad_param", mutants.DeadParameter)),
+    ("fit_reaches_every_parameter", spec("bad_optimiser", mutants.OptimiserThatNeverMoves)),
     ("sample_contract", spec("bad_range", mutants.OutOfRangeSamples)),
     ("seeded_sampling", spec("bad_seed", mutants.UnseededSampling)),
     ("pretrained_round_trip", spec("bad_pretrained", mutants.UnsavedSamplingState)),

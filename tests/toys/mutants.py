@@ -22,6 +22,13 @@ class DeadParameter(ToyVAE):
         self.unused = nn.Linear(3, 3)
 
 
+class OptimiserThatNeverMoves(ToyVAE):
+    """fit_reaches_every_parameter: gradients reach every parameter, but the optimiser's learning rate is 0."""
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
 class OutOfRangeSamples(ToyImageGAN):
     """sample_contract: forgets the clamp and doubles its images, leaving the declared output range [-1, 1]."""
 
