@@ -81,14 +81,14 @@ def test_each_check_fails_on_its_mutant(failing, plugin):
         assert outcomes["spec_is_valid"].outcome == "passed", str(report)
 
 
-def test_the_mutant_of_the_players_check_changes_its_generator_buffers():
+def test_the_mutant_of_the_players_check_changes_its_generator_buffers(tmp_path):
     """The old comparison of state dicts passed this mutant: its BatchNorm statistics move without any update."""
     import pytorch_lightning as pl
     import torch
 
     from gen_framework.testing.kit import KitContext
 
-    ctx = KitContext(spec("bad_players2", mutants.GeneratorNeverSteps), workdir=pytest.importorskip("tempfile").mkdtemp())
+    ctx = KitContext(spec("bad_players2", mutants.GeneratorNeverSteps), workdir=tmp_path)
     model = ctx.make_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     pl.Trainer(max_steps=1, **ctx.trainer_kwargs()).fit(model, ctx.make_data(model))
