@@ -41,6 +41,13 @@ include = ["$package*"]
 
 [tool.setuptools.package-data]
 $package = ["configs/*.yaml"]
+
+[tool.pytest.ini_options]
+# The markers the conformance kit puts on its cases.
+markers = [
+    "learning: the kit's learning check (trains the tiny instance for seconds)",
+    "distributed: starts several processes (DDP on CPU)",
+]
 """
 
 _INIT = '''\

@@ -40,6 +40,7 @@ def busy_layer(seconds: float) -> nn.Module:
     return Busy(4, 4)
 
 
+@pytest.mark.slow  # bounds on CPU time stay out of the default run
 def test_clock_counts_forward_backward_and_adam_and_nothing_else(compute_clock):
     adam_module = importlib.import_module("torch.optim.adam")
     backward, adam = torch.autograd.backward, adam_module.adam

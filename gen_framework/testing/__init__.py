@@ -12,11 +12,12 @@ for one pytest test id per check::
         case(tmp_path)
 """
 
-from gen_framework.testing.kit import CheckResult, KitContext, KitReport, check_plugin, conformance_cases, plugin_checks
+from gen_framework.testing.kit import CheckResult, CheckSkipped, KitContext, KitReport, check_plugin, conformance_cases, plugin_checks
 from gen_framework.testing.synthetic import SyntheticData
 
 __all__ = [
     "CheckResult",
+    "CheckSkipped",
     "KitContext",
     "KitReport",
     "SyntheticData",

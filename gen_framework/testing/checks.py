@@ -4,6 +4,7 @@ raises ``AssertionError`` with a message naming what is wrong; ``CHECKS`` lists 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -13,18 +14,21 @@ from dataclasses import dataclass
 import pytorch_lightning as pl
 import torch
 
-from gen_framework.testing.kit import KitContext
+from gen_framework.testing.kit import CheckSkipped, KitContext
+from gen_framework.testing.learning import check_learns_easy_data
 from gen_framework.testing.rank_randomness import check_ddp_ranks_draw_differently
 
 
 @dataclass(frozen=True)
 class Check:
-    """A named check, the families it applies to (``None``: all) and whether it starts processes."""
+    """A named check, the families it applies to (``None``: all), whether it starts processes, and whether it
+    trains long enough to assert learning (seconds to a minute; pytest marker ``learning``)."""
 
     name: str
     function: Callable[[KitContext], None]
     families: tuple[str, ...] | None = None
     distributed: bool = False
+    learning: bool = False
 
     def applies_to(self, family: str) -> bool:
         return self.families is None or family in self.families
@@ -44,16 +48,18 @@ def check_spec_is_valid(ctx: KitContext) -> None:
 
 
 def check_configs_parse(ctx: KitContext) -> None:
-    """Every shipped config parses under ``genfw fit --print_config``."""
+    """Every shipped config parses under ``genfw fit --print_config`` (skipped when the kit is given none)."""
     from gen_framework.cli import main
 
+    if not ctx.configs:
+        raise CheckSkipped("no configs given (pass configs=[...] to check the plugin's shipped YAML files)")
     for config in ctx.configs:
         code = _run_cli(main, ["fit", "--config", str(config), "--print_config"])
         assert code == 0, f"config {config} does not parse (exit code {code})"
 
 
 def check_fit_reaches_every_parameter(ctx: KitContext) -> None:
-    """A 2-step fit on tiny data works and every trainable parameter receives a gradient."""
+    """A 2-step fit on tiny data works, every trainable parameter receives a gradient and every optimiser moves."""
     model = ctx.make_model()
     data = ctx.make_data(model)
     reached: set[str] = set()
@@ -62,7 +68,8 @@ def check_fit_reaches_every_parameter(ctx: KitContext) -> None:
         if param.requires_grad:
             handles.append(param.register_hook(lambda grad, name=name: reached.add(name) if grad is not None else None))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    trainer = pl.Trainer(max_steps=2, **ctx.trainer_kwargs())
+    start = _SnapshotAtStart()
+    trainer = pl.Trainer(max_steps=2, callbacks=[start], **ctx.trainer_kwargs())
     trainer.fit(model, data)
     for handle in handles:
         handle.remove()
@@ -70,8 +77,11 @@ def check_fit_reaches_every_parameter(ctx: KitContext) -> None:
     # Parameters created while fitting (lazily built networks) are checked through their .grad instead.
     reached |= {n for n, p in model.named_parameters() if p.grad is not None}
     trainable |= {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable, f"{type(model).__name__} has no trainable parameters"
     missing = sorted(trainable - reached)
     assert not missing, f"parameters that never received a gradient: {missing[:8]}"
+    still = start.snapshot.unmoved_optimizers(trainer)
+    assert not still, f"2 training steps left the parameters of {', '.join(still)} unchanged"
 
 
 def check_sample_contract(ctx: KitContext) -> None:
@@ -136,7 +146,8 @@ def check_predict_writes_files(ctx: KitContext) -> None:
             "--output_dir", str(out), "--trainer.enable_progress_bar", "false"]
     for key, value in ctx.sampling_options.items():
         args += [f"--sampling.{key}", json.dumps(value) if not isinstance(value, str) else value]
-    assert _run_cli(main, args) == 0, "genfw predict failed"
+    code = _run_cli(main, args)
+    assert code == 0, f"genfw predict from the checkpoint failed (exit code {code}; its one-line error is above)"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     files = manifest.get("files", [])
     assert len(files) >= 3, f"genfw predict wrote {len(files)} sample files for --num_samples 3"
@@ -145,12 +156,19 @@ def check_predict_writes_files(ctx: KitContext) -> None:
 
 
 def check_bf16_mixed_step(ctx: KitContext) -> None:
-    """Two steps under ``precision="bf16-mixed"`` run and leave finite weights."""
+    """Two steps under ``precision="bf16-mixed"`` keep every loss finite and move every optimiser's parameters."""
     model = ctx.make_model()
-    trainer = pl.Trainer(max_steps=2, precision="bf16-mixed", **ctx.trainer_kwargs())
+    losses, start = _LossRecorder(), _SnapshotAtStart()
+    trainer = pl.Trainer(max_steps=2, precision="bf16-mixed", callbacks=[losses, start], **ctx.trainer_kwargs())
     trainer.fit(model, ctx.make_data(model))
+    assert losses.steps, "the model's training_step set no step_losses: nothing to check for finiteness"
+    bad_losses = [f"{key} = {value} at step {step}" for step, values in enumerate(losses.steps)
+                  for key, value in values.items() if not math.isfinite(value)]
+    assert not bad_losses, f"non-finite losses under bf16-mixed: {bad_losses[:4]}"
     bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
     assert not bad, f"non-finite weights after bf16-mixed steps: {bad[:5]}"
+    still = start.snapshot.unmoved_optimizers(trainer)
+    assert not still, f"under bf16-mixed, 2 steps left the parameters of {', '.join(still)} unchanged"
 
 
 def check_ddp_two_processes(ctx: KitContext) -> None:
@@ -184,7 +202,9 @@ def check_resume_equivalence(ctx: KitContext) -> None:
 
     pl.seed_everything(0, verbose=False)
     straight = ctx.make_model()
-    pl.Trainer(max_steps=4, **ctx.trainer_kwargs()).fit(straight, ctx.make_data(straight, count=12))
+    start = _SnapshotAtStart()
+    pl.Trainer(max_steps=4, callbacks=[start], **ctx.trainer_kwargs()).fit(straight, ctx.make_data(straight, count=12))
+    assert start.snapshot.moved(straight, list(start.snapshot.values)), "4 training steps moved no parameter: nothing to compare"
 
     pl.seed_everything(0, verbose=False)
     first = ctx.make_model()
@@ -206,14 +226,22 @@ def check_resume_equivalence(ctx: KitContext) -> None:
 
 
 def check_adversarial_players_both_change(ctx: KitContext) -> None:
-    """One training step changes both the generator and the discriminator."""
+    """One training step moves the trainable parameters of both the generator and the discriminator.
+
+    Parameters, not the state dict: BatchNorm statistics and running averages (StyleGAN's ``w_avg``) change in
+    any forward pass, with or without an optimiser step.
+    """
     model = ctx.make_model()
-    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    pl.Trainer(max_steps=1, **ctx.trainer_kwargs()).fit(model, ctx.make_data(model))
-    after = model.state_dict()
+    snapshot = _SnapshotAtStart()
+    trainer = pl.Trainer(max_steps=1, callbacks=[snapshot], **ctx.trainer_kwargs())
+    trainer.fit(model, ctx.make_data(model))
+    start = snapshot.snapshot
     for player in ("generator", "discriminator"):
-        changed = [k for k in before if k.startswith(player + ".") and not torch.equal(before[k], after[k])]
-        assert changed, f"the {player} did not change after one training step"
+        names = [n for n in start.values if n.startswith(player + ".")]
+        assert names, f"the {player} has no trainable parameters"
+        assert start.moved(model, names), f"no trainable parameter of the {player} moved in one training step"
+    still = start.unmoved_optimizers(trainer)
+    assert not still, f"one training step left the parameters of {', '.join(still)} unchanged"
 
 
 def check_variational_terms(ctx: KitContext) -> None:
@@ -247,10 +275,12 @@ def check_autoregressive_causality(ctx: KitContext) -> None:
 
 
 def check_cached_generation_agrees(ctx: KitContext) -> None:
-    """Cached and recomputed generation give the same tokens for the same seed."""
+    """Cached and recomputed generation give the same tokens for the same seed (skipped without a cache)."""
     model = ctx.make_model()
     model.adopt_data_spec(ctx.data_spec)
     model.eval()
+    if model.init_cache(1) is None:
+        raise CheckSkipped(f"{type(model).__name__}.init_cache returns None: the model has no incremental decoding")
     prompt = ctx.make_data(model).train_set.tensors[0][:2, :3]
     steps = 2 * model.context_size + 3
     cached = model.generate(prompt, steps, use_cache=True, seed=3, temperature=1.0, top_k=None)
@@ -259,6 +289,50 @@ def check_cached_generation_agrees(ctx: KitContext) -> None:
 
 
 # ------------------------------------------------------------------- helpers
+
+
+class _ParameterSnapshot:
+    """The trainable parameters of a model at one moment, to tell which of them an optimiser moved."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.values = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        self._names = {id(p): n for n, p in model.named_parameters()}
+
+    def moved(self, model: torch.nn.Module, names: list[str]) -> bool:
+        now = dict(model.named_parameters())
+        return any(not torch.equal(self.values[n], now[n].detach()) for n in names if n in now)
+
+    def unmoved_optimizers(self, trainer: pl.Trainer) -> list[str]:
+        """Descriptions of the trainer's optimisers none of whose (pre-existing) parameters changed."""
+        model = trainer.lightning_module
+        unmoved = []
+        for index, optimizer in enumerate(trainer.optimizers):
+            names = [self._names[id(p)] for group in optimizer.param_groups for p in group["params"]
+                     if id(p) in self._names and self._names[id(p)] in self.values]
+            if names and not self.moved(model, names):
+                unmoved.append(f"optimiser {index} ({type(optimizer).__name__} over {names[0]}, ...)")
+        return unmoved
+
+
+class _SnapshotAtStart(pl.Callback):
+    """Takes a :class:`_ParameterSnapshot` when training starts: after ``setup`` has built any lazy layers."""
+
+    snapshot: _ParameterSnapshot
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.snapshot = _ParameterSnapshot(pl_module)
+
+
+class _LossRecorder(pl.Callback):
+    """Keeps ``pl_module.step_losses`` (set by the family bases) after every training batch, as floats."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, float]] = []
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: object, batch: object,
+                           batch_idx: int) -> None:
+        losses = getattr(pl_module, "step_losses", {}) or {}
+        self.steps.append({key: float(value) for key, value in losses.items()})
 
 
 def _assert_same_samples(ctx: KitContext, a: torch.nn.Module, b: torch.nn.Module, what: str) -> None:
@@ -291,4 +365,5 @@ CHECKS: tuple[Check, ...] = (
     Check("variational_terms", check_variational_terms, ("variational",)),
     Check("autoregressive_causality", check_autoregressive_causality, ("autoregressive",)),
     Check("cached_generation_agrees", check_cached_generation_agrees, ("autoregressive",)),
+    Check("learns_easy_data", check_learns_easy_data, learning=True),
 )

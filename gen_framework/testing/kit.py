@@ -16,7 +16,14 @@ from gen_framework.registry import PluginSpec, registry
 if TYPE_CHECKING:
     from gen_framework.families.base import GenerativeModule
     from gen_framework.testing.checks import Check
-    from gen_framework.testing.synthetic import SyntheticData
+    from gen_framework.testing.synthetic import SyntheticData, Task
+
+
+class CheckSkipped(Exception):
+    """Raised by a check that has nothing to check for this plugin; the message says why.
+
+    The kit reports it as ``skipped`` with that reason (a pytest case skips with it), never as a pass.
+    """
 
 
 class KitContext:
@@ -35,6 +42,7 @@ class KitContext:
         configs: Iterable[str | Path] = (),
         sampling_options: Mapping[str, Any] | None = None,
         length: int = 16,
+        learning_init_args: Mapping[str, Any] | None = None,
     ) -> None:
         from gen_framework.testing.synthetic import complete_spec
 
@@ -45,6 +53,8 @@ class KitContext:
         self.configs = [Path(c) for c in configs]
         self.sampling_options = dict(spec.test_sampling_options if sampling_options is None else sampling_options)
         self.length = length
+        #: Init args the learning check adds to ``init_args`` (see :mod:`gen_framework.testing.learning`).
+        self.learning_init_args = dict(learning_init_args or {})
         modality = spec.module_class.modality
         given = dict(data_spec if data_spec is not None else (spec.test_data_spec or {}))
         if modality == "image":
@@ -54,11 +64,13 @@ class KitContext:
         self._fitted: GenerativeModule | None = None
         self._checkpoint: Path | None = None
 
-    def make_model(self) -> GenerativeModule:
-        """A fresh tiny instance of the plugin's module class."""
-        return self.spec.module_class(**self.init_args)
+    def make_model(self, **overrides: Any) -> GenerativeModule:
+        """A fresh tiny instance of the plugin's module class (``init_args`` updated with ``overrides``)."""
+        return self.spec.module_class(**{**self.init_args, **overrides})
 
-    def make_data(self, model: GenerativeModule | None = None, *, count: int = 16) -> SyntheticData:
+    def make_data(
+        self, model: GenerativeModule | None = None, *, count: int = 16, batch_size: int = 4, task: Task = "random"
+    ) -> SyntheticData:
         """Tiny synthetic data matching the data spec; sequences fit the model's context."""
         from gen_framework.testing.synthetic import SyntheticData
 
@@ -68,7 +80,7 @@ class KitContext:
                 length = min(length, int(model.context_size))
             except (NotImplementedError, AttributeError, TypeError):
                 pass
-        return SyntheticData(self.data_spec, length=length, count=count)
+        return SyntheticData(self.data_spec, length=length, count=count, batch_size=batch_size, task=task)
 
     def trainer_kwargs(self) -> dict[str, Any]:
         """A silent single-process CPU trainer writing nothing."""
@@ -104,7 +116,8 @@ class KitContext:
 
 @dataclass
 class CheckResult:
-    """The outcome of one check: ``passed``, ``failed``, ``xfailed`` (failed as declared) or ``xpassed``."""
+    """The outcome of one check: ``passed``, ``failed``, ``skipped`` (nothing to check; the message says why),
+    ``xfailed`` (failed as declared) or ``xpassed``."""
 
     name: str
     outcome: str
@@ -137,8 +150,10 @@ def plugin_checks(spec: PluginSpec, *, include_distributed: bool = True) -> list
 
 def _spec_of(plugin: str | PluginSpec) -> PluginSpec:
     if isinstance(plugin, PluginSpec):
-        if registry.record_for_class(plugin.module_class) is None:
-            # from_pretrained and checkpoints find classes through the registry
+        record = registry.record_for_class(plugin.module_class)
+        # from_pretrained and checkpoints find classes through the registry. A subclass of a registered class
+        # needs its own record too: under its base's record it would be saved, and loaded back, as the base.
+        if record is None or record.spec is None or record.spec.module_class is not plugin.module_class:
             registry.register(plugin, replace=True)
         return plugin
     return registry.get(plugin)
@@ -164,7 +179,8 @@ def check_plugin(
         select: Run only these checks (all applicable ones when ``None``).
         include_distributed: Run the checks that start processes (DDP).
         raise_on_failure: Raise ``AssertionError`` with the report when a check fails.
-        context_options: ``init_args``, ``data_spec``, ``configs``, ``sampling_options`` for :class:`KitContext`.
+        context_options: ``init_args``, ``data_spec``, ``configs``, ``sampling_options``, ``learning_init_args``
+            for :class:`KitContext`.
     """
     spec = _spec_of(plugin)
     expected = dict(expected_failures or {})
@@ -185,6 +201,8 @@ def check_plugin(
 def _run(check: Check, ctx: KitContext, expected_reason: str | None) -> CheckResult:
     try:
         check.function(ctx)
+    except CheckSkipped as skipped:
+        return CheckResult(check.name, "skipped", str(skipped))
     except Exception as err:  # a check's failure may be any error the plugin raises
         message = str(err) if isinstance(err, AssertionError) else "".join(traceback.format_exception_only(err)).strip()
         if expected_reason is not None:
@@ -205,7 +223,9 @@ def conformance_cases(
     """pytest parameters, one per check, for ``@pytest.mark.parametrize("case", conformance_cases(...))``.
 
     Each case is a callable taking a work directory (``case(tmp_path)``); declared failures are
-    ``xfail(strict=True)`` and distributed checks carry the ``distributed`` marker.
+    ``xfail(strict=True)``, distributed checks carry the ``distributed`` marker and learning checks the
+    ``learning`` marker (register both in your pytest configuration), and a check with nothing to check skips
+    with its reason.
     """
     import pytest
 
@@ -219,6 +239,8 @@ def conformance_cases(
             marks.append(pytest.mark.xfail(reason=expected[check.name], strict=True))
         if check.distributed:
             marks.append(pytest.mark.distributed)
+        if check.learning:
+            marks.append(pytest.mark.learning)
         case = _Case(spec, check, context_options, shared)
         cases.append(pytest.param(case, id=f"{spec.name}-{check.name}", marks=marks))
     return cases
@@ -235,4 +257,9 @@ class _Case:
         # The cases of one plugin share a context, so the model they only read is fitted once.
         if "context" not in self.shared:
             self.shared["context"] = KitContext(self.spec, Path(workdir), **self.options)
-        self.check.function(self.shared["context"])
+        try:
+            self.check.function(self.shared["context"])
+        except CheckSkipped as skipped:
+            import pytest
+
+            pytest.skip(f"{self.check.name}: {skipped}")

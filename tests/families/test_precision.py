@@ -1,11 +1,24 @@
-"""Every family trains a few steps under bf16-mixed on the CPU (correctness only: this CPU has no bf16 units)."""
+"""Every family trains a few steps under bf16-mixed on the CPU: finite losses, and every optimiser's trainable
+parameters move (not just buffers: BatchNorm statistics change in any forward pass, step or no step)."""
 
-import pytorch_lightning as pl
+import math
+
 import pytest
+import pytorch_lightning as pl
 import torch
 from conftest import trainer_kwargs
 from torch.utils.data import DataLoader, TensorDataset
 from toys.models import ToyImageGAN, ToyLM, ToyVAE
+
+
+class StepLosses(pl.Callback):
+    """The family bases' ``step_losses`` after every training batch."""
+
+    def __init__(self):
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append({key: float(value) for key, value in pl_module.step_losses.items()})
 
 
 @pytest.mark.parametrize("family", ["adversarial", "variational", "autoregressive"])
@@ -17,10 +30,16 @@ def test_bf16_mixed_trains_every_family(family):
     else:
         model = ToyImageGAN() if family == "adversarial" else ToyVAE()
         data = DataLoader(TensorDataset(torch.rand(16, 1, 8, 8) * 2 - 1), batch_size=4)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    trainer = pl.Trainer(max_steps=3, precision="bf16-mixed", **trainer_kwargs())
+    before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    names = {id(p): name for name, p in model.named_parameters()}
+    recorder = StepLosses()
+    trainer = pl.Trainer(max_steps=3, precision="bf16-mixed", callbacks=[recorder], **trainer_kwargs())
     trainer.fit(model, data)
     assert trainer.global_step == 3
-    after = model.state_dict()
-    assert any(not torch.equal(before[k], after[k]) for k in before)
-    assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
+    assert len(recorder.losses) == 3 and all(math.isfinite(v) for step in recorder.losses for v in step.values())
+    after = dict(model.named_parameters())
+    assert len(trainer.optimizers) == (2 if family == "adversarial" else 1)
+    for optimizer in trainer.optimizers:
+        owned = [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
+        assert any(not torch.equal(before[n], after[n].detach()) for n in owned), f"{owned[0]}... did not move"
+    assert all(torch.isfinite(p).all() for p in after.values())

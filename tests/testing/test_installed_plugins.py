@@ -11,7 +11,8 @@ INSTALLED = [record.name for record in list_plugins() if record.status == "ok"]
 @pytest.mark.slow
 @pytest.mark.parametrize("name", INSTALLED)
 def test_every_installed_plugin_passes_the_kit(name):
-    check_plugin(name, include_distributed=False)
+    # Learning is checked by each plugin's own conformance test, which declares what its tiny instance cannot learn.
+    check_plugin(name, include_distributed=False, skip={"learns_easy_data"})
 
 
 def test_every_installed_plugin_loads():

@@ -1,4 +1,4 @@
-"""Slow learning runs: GPT-mini learns a deterministic sequence exactly and beats the unigram model on pydocs."""
+"""Learning runs: GPT-mini learns a deterministic sequence exactly and beats the unigram model on pydocs."""
 
 import math
 
@@ -11,9 +11,6 @@ from torch.utils.data import DataLoader
 
 from gen_framework.data import PyDocs
 from gen_framework_gpt_mini import GPTMini
-
-pytestmark = pytest.mark.slow
-
 
 def quiet_trainer(**overrides) -> pl.Trainer:
     kwargs = dict(
@@ -54,6 +51,7 @@ def unigram_entropy(data: PyDocs) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+@pytest.mark.learning
 def test_learns_a_deterministic_sequence_and_continues_it_past_the_block(one_thread):
     pl.seed_everything(0)
     period, block_size, vocab = 13, 16, 10
@@ -79,6 +77,7 @@ def test_learns_a_deterministic_sequence_and_continues_it_past_the_block(one_thr
         assert torch.equal(out[0], stream[: period + 60])
 
 
+@pytest.mark.learning
 def test_learns_pydocs_below_the_unigram_entropy():
     pl.seed_everything(0)
     data = PyDocs(block_size=64, batch_size=16, tokenizer="char", seed=0)
@@ -97,6 +96,7 @@ def test_learns_pydocs_below_the_unigram_entropy():
     assert math.isfinite(loss)
 
 
+@pytest.mark.slow
 def test_compiled_training_matches_eager(tmp_path, monkeypatch, one_thread):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     windows = torch.randint(0, 7, (64, 9), generator=torch.Generator().manual_seed(0))

@@ -27,7 +27,7 @@ def iwae_nll(model: ConvVAE, images: torch.Tensor) -> float:
         return float(model.iwae_nll(images, 32).mean())
 
 
-@pytest.mark.slow
+@pytest.mark.learning
 def test_iwae_nll_falls_below_a_third_of_its_initial_value(one_thread):
     data = MNIST(image_size=28, channels=1, batch_size=64, seed=0)
     held_out = torch.stack([data.splits.val[i][0] for i in range(300)])  # (300, 1, 28, 28), never trained on

@@ -14,7 +14,7 @@ from gen_framework_wavenet_lite.spectrum import energy_near
 STEPS = 300
 
 
-@pytest.mark.slow
+@pytest.mark.learning
 def test_learns_melodies_and_generates_audio_on_their_notes():
     pl.seed_everything(0)
     data = Melodies(num_clips=64, clip_seconds=1.0, segment_length=1024, batch_size=8, seed=0)

@@ -1,0 +1,182 @@
+"""Measured numbers quoted in the READMEs and docs, rendered from ``benchmarks/results/*.json``.
+
+A markdown file quotes a measured table through a block whose body is generated, never typed::
+
+    <!-- results:vae_quality -->
+    | CPU time | steps | IWAE NLL (nats) |
+    ...
+    <!-- /results:vae_quality -->
+
+``python benchmarks/blocks.py`` rewrites the body of every block in :data:`FILES` from the JSON files (run it
+after a benchmark, with ``benchmarks/report.py`` for the benchmarks page); ``--check`` changes nothing and exits
+1 naming each block whose text differs from its rendering. ``tests/test_results_blocks.py`` runs the check, so
+a number edited by hand, or a result re-measured without re-rendering, fails the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Where blocks may appear (globs relative to the repository root). docs/benchmarks.md is rendered whole.
+FILES = ("README.md", "plugins/*/README.md", "docs/*.md", "docs/plugins/*.md")
+BLOCK = re.compile(r"<!-- results:(?P<name>[a-z0-9_]+) -->\n(?P<body>.*?)<!-- /results:(?P=name) -->", re.S)
+
+Results = dict[str, dict[str, Any]]
+
+
+def _num(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _minutes(seconds: float) -> str:
+    return "0" if seconds == 0 else f"{seconds / 60:g} min"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    def line(cells: list[Any]) -> str:
+        return "|" + "|".join(f" {cell} " if str(cell) else " " for cell in cells) + "|"
+
+    return "\n".join([line(header), "|" + "---|" * len(header), *(line(row) for row in rows)]) + "\n"
+
+
+def _dcgan_vae(results: Results) -> dict[str, Any]:
+    return results["dcgan_vae"]["results"]
+
+
+def overhead(plugin: str) -> Callable[[Results], str]:
+    """The per-step overhead table of ``dcgan`` or ``vae`` (``benchmarks/dcgan_vae.py``)."""
+
+    def render(results: Results) -> str:
+        entry = _dcgan_vae(results)[f"{plugin}_overhead"]
+        cpu, matched = entry["cpu"], entry["compute_matched"]
+        # The compute-matched overhead of each repeat: (1 + r_genfw) / (1 + r_plain) - 1, r = other / compute.
+        each = [100 * ((1 + go / gc) / (1 + po / pc) - 1) for go, gc, po, pc in zip(
+            matched["genfw_other_each_repeat"], matched["genfw_compute_each_repeat"],
+            matched["plain_other_each_repeat"], matched["plain_compute_each_repeat"])]
+        spread = f" (per repeat {min(each):.1f}–{max(each):.1f}%)" if each else ""
+        rows = [
+            ["CPU time per step (median of repeats)", f"{_num(cpu['genfw_ms_per_step'])} ms",
+             f"{_num(cpu['plain_ms_per_step'])} ms", f"{cpu['overhead_percent']:+.1f}% (raw medians)"],
+            ["compute-matched", "", "", f"**{matched['overhead_percent']:+.1f}%**{spread}"],
+        ]
+        return _table(["", "genfw fit", "plain loop", "overhead"], rows)
+
+    return render
+
+
+def dcgan_quality(results: Results) -> str:
+    """DCGAN's confident-digit share per CPU minute on MNIST."""
+    records = _dcgan_vae(results)["dcgan_quality"]
+    rows = [[_minutes(r["cpu_seconds"]), _num(r["steps"], 0), f"{_num(100 * r['confident_fraction'])}%",
+             r["classes_covered"], _num(r["mean_confidence"], 2)] for r in records]
+    return _table(["CPU time", "steps", "samples read with softmax ≥ 0.9", "classes covered", "mean top softmax"], rows)
+
+
+def vae_quality(results: Results) -> str:
+    """The VAE's IWAE bound per CPU minute on MNIST."""
+    rows = [[_minutes(r["cpu_seconds"]), _num(r["steps"], 0), _num(r["iwae_nll_nats"])]
+            for r in _dcgan_vae(results)["vae_quality"]]
+    return _table(["CPU time", "steps", "IWAE NLL (nats)"], rows)
+
+
+def page_table(section: str, result: str, header: str) -> Callable[[Results], str]:
+    """The table of the benchmarks page (``report.py``'s ``section`` on ``result``) whose header starts with
+    ``header``, so that a README quotes exactly what the page shows."""
+
+    def render(results: Results) -> str:
+        import tempfile
+
+        report = _report()
+        with tempfile.TemporaryDirectory() as scratch:  # the section also draws its plot
+            page = report.Page(Path(scratch))
+            getattr(report, section)(page, results[result])
+        start = next(i for i, line in enumerate(page.lines) if line.startswith("| " + header))
+        end = page.lines.index("", start)
+        return "\n".join(page.lines[start:end]) + "\n"
+
+    return render
+
+
+def _report() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmarks_report", Path(__file__).with_name("report.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+#: Every block name and its renderer.
+RENDERERS: dict[str, Callable[[Results], str]] = {
+    "dcgan_overhead": overhead("dcgan"),
+    "vae_overhead": overhead("vae"),
+    "dcgan_quality": dcgan_quality,
+    "vae_quality": vae_quality,
+    "gpt_mini_quality": page_table("gpt_mini", "gpt_mini", "steps"),
+    "gpt_mini_kv_cache": page_table("gpt_mini", "gpt_mini", "threads"),
+    "wavenet_fast_generation": page_table("wavenet", "wavenet_lite", "model"),
+    "wavenet_melodies": page_table("wavenet", "wavenet_lite", "config"),
+    "stylegan_vs_dcgan": page_table("stylegan", "stylegan_lite", "CPU time"),
+    "ddp_scaling": page_table("ddp", "ddp_scaling", "plugin"),
+}
+
+
+def load_results(results_dir: Path) -> Results:
+    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(results_dir.glob("*.json"))}
+
+
+def files(root: Path) -> list[Path]:
+    return sorted({path for pattern in FILES for path in root.glob(pattern) if path.name != "benchmarks.md"})
+
+
+def stale_blocks(path: Path, results: Results, *, write: bool = False) -> list[str]:
+    """Names of the blocks in ``path`` whose body differs from its rendering (rewritten when ``write``).
+
+    Raises:
+        KeyError: A block names no known renderer, or its results file or entry is missing.
+    """
+    text = path.read_text(encoding="utf-8")
+    stale: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in RENDERERS:
+            raise KeyError(f"{path}: unknown results block {name!r}; known: {', '.join(sorted(RENDERERS))}")
+        body = RENDERERS[name](results)
+        if body != match["body"]:
+            stale.append(name)
+        return f"<!-- results:{name} -->\n{body}<!-- /results:{name} -->"
+
+    new = BLOCK.sub(replace, text)
+    if write and new != text:
+        path.write_text(new, encoding="utf-8")
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--root", type=Path, default=ROOT)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block is stale")
+    args = parser.parse_args(argv)
+    results = load_results(args.results)
+    problems = []
+    for path in files(args.root):
+        for name in stale_blocks(path, results, write=not args.check):
+            problems.append(f"{path.relative_to(args.root)}: results block {name!r}")
+    verb = "differs from" if args.check else "re-rendered from"
+    for problem in problems:
+        print(f"{problem} {verb} benchmarks/results", file=sys.stderr if args.check else sys.stdout)
+    return 1 if args.check and problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
