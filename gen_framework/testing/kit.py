@@ -254,6 +254,9 @@ class _Case:
     shared: dict[str, KitContext] = field(default_factory=dict)
 
     def __call__(self, workdir: str | Path) -> None:
+        # Cases are collected long before they run, and a test may have reset the registry in between: the
+        # plugin must be registered now, since checkpoints and pretrained folders find classes only there.
+        _spec_of(self.spec)
         # The cases of one plugin share a context, so the model they only read is fitted once.
         if "context" not in self.shared:
             self.shared["context"] = KitContext(self.spec, Path(workdir), **self.options)
