@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from jsonargparse import ArgumentError, set_parsing_settings
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from gen_framework._data_links import checkpoint_keys, given_options, link_data_to_model
 from gen_framework._parse_errors import class_aliases, describe_interpolation_error, describe_parse_error
 from gen_framework._preflight import check_finite, check_output_dirs
 from gen_framework.callbacks.evaluation import Evaluation
@@ -25,9 +25,6 @@ from gen_framework.registry import registry
 _SAMPLING_SKIP = {"num_samples", "generator"}
 DEFAULT_LOGGER_NAME = "genfw"
 
-# genfw passes the arguments it rewrote; they equal sys.argv apart from the rewrites, which is intended.
-warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-
 # Relative interpolations make `${data.init_args.block_size}` work inside subcommands.
 set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
 
@@ -38,6 +35,8 @@ class GenFWCLI(LightningCLI):
     def __init__(self, args: list[str], ckpt_class: type | None, checkpoint: dict[str, Any] | None) -> None:
         self._ckpt_class = ckpt_class
         self._checkpoint = checkpoint
+        self._help = any(a in ("-h", "--help") for a in args)
+        self._given: set[str] | None = None
         super().__init__(
             model_class=GenerativeModule,
             subclass_mode_model=True,
@@ -76,6 +75,7 @@ class GenFWCLI(LightningCLI):
             raise ConfigError(self._describe(err, subcommand)) from err
         except OmegaConfBaseException as err:
             raise ConfigError(describe_interpolation_error(err)) from err
+        self._given = given_options(parser, args, self.config)
 
     def _describe(self, err: ArgumentError, subcommand: str | None) -> str:
         sub_parser = self._subcommand_parsers.get(subcommand) if subcommand else None
@@ -104,6 +104,10 @@ class GenFWCLI(LightningCLI):
                 parser.add_method_arguments(
                     self._ckpt_class, "generate_samples", "sampling", as_group=True, skip=_SAMPLING_SKIP
                 )
+        if self._help:
+            from gen_framework._plugin_help import help_description
+
+            parser.description = help_description(subcommand, parser.description, self._ckpt_class)
         return parser
 
     def _parse_ckpt_path(self) -> None:
@@ -139,11 +143,21 @@ class GenFWCLI(LightningCLI):
 
         from gen_framework.callbacks.progress import ProgressBar
 
+        from pytorch_lightning.callbacks import ModelSummary as LightningModelSummary
+
+        from gen_framework.callbacks.last_step_logging import LastStepLogging
+        from gen_framework.callbacks.model_summary import ModelSummary
+
         configured = list(config.get("callbacks") or []) + list(callbacks)
         if config.get("enable_progress_bar", True) is not False and not any(
             isinstance(c, LightningProgressBar) for c in configured
         ):
             callbacks = [*callbacks, ProgressBar()]
+        if config.get("enable_model_summary", True) is not False and not any(
+            isinstance(c, LightningModelSummary) for c in configured
+        ):
+            callbacks = [*callbacks, ModelSummary()]
+        callbacks = [*callbacks, LastStepLogging()]
         config["plugins"] = _with_atomic_checkpoints(config.get("plugins"), config.get("strategy"))
         return super()._instantiate_trainer(config, callbacks)
 
@@ -166,6 +180,9 @@ class GenFWCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.config.subcommand]
+        if self._given is not None:
+            # the data's image size, channels, context length reach the model (and a given model's reach the data)
+            link_data_to_model(config, self._given | checkpoint_keys(self._checkpoint))
         check_finite(config)
         check_output_dirs(self.config.subcommand, config)
         if self.config.subcommand == "predict":
