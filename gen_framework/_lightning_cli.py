@@ -42,7 +42,7 @@ class GenFWCLI(LightningCLI):
             subclass_mode_model=True,
             datamodule_class=None,
             subclass_mode_data=True,
-            parser_kwargs={"parser_mode": "omegaconf+", "default_env": False},
+            parser_kwargs={"parser_mode": "omegaconf+", "default_env": False, "prog": "genfw"},
             save_config_kwargs={"overwrite": True},
             trainer_defaults={
                 "default_root_dir": DEFAULT_RUNS_DIR,
@@ -63,6 +63,10 @@ class GenFWCLI(LightningCLI):
         parser.format_usage = lambda: "usage: genfw SUBCOMMAND [options]   (genfw SUBCOMMAND --help lists them)\n"
         # A parse error raises instead of printing usage and exiting; parse_arguments turns it into a ConfigError.
         parser.exit_on_error = False
+        if self._help:
+            from gen_framework._plugin_help import keep_paragraphs
+
+            keep_paragraphs(parser)  # subcommand parsers take the root's formatter
         return parser
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
@@ -191,6 +195,7 @@ class GenFWCLI(LightningCLI):
                     raise ConfigError(f"--{name} must be >= 1, got {config[name]}")
         logger = config.trainer.get("logger")
         init_args = getattr(logger, "init_args", None)
+        default_logger = init_args is not None and getattr(init_args, "name", None) == DEFAULT_LOGGER_NAME
         if init_args is not None and getattr(init_args, "name", None) == DEFAULT_LOGGER_NAME:
             record = registry.record_for_class(_import_class(config.model.class_path))
             if record is not None:
@@ -205,6 +210,12 @@ class GenFWCLI(LightningCLI):
             # Predicting writes only the samples: no logger directory, no saved config.
             config.trainer.logger = False
             self.save_config_callback = None
+        if self.config.subcommand in ("validate", "test") and self._checkpoint is not None:
+            # Evaluating a checkpoint writes its metrics.json into the checkpoint's run, beside the training it
+            # describes, rather than into a new runs/<plugin>/version_N; the default logger and config copy go.
+            _results_into_run(config, default_logger)
+            if config.trainer.get("logger") in (False, None):
+                self.save_config_callback = None
 
     def after_instantiate_classes(self) -> None:
         if self._checkpoint is not None and self.model is not None:
@@ -283,6 +294,21 @@ def _with_atomic_checkpoints(plugins: Any, strategy: Any) -> Any:
     if any(isinstance(p, CheckpointIO) for p in listed) or getattr(strategy, "_checkpoint_io", None) is not None:
         return plugins
     return [*listed, AtomicCheckpointIO()]
+
+
+def checkpoint_run_dir(ckpt_path: str | os.PathLike[str]) -> Path:
+    """The run folder of a checkpoint: ``runs/P/version_N`` for ``runs/P/version_N/checkpoints/last.ckpt``, else
+    the checkpoint's own folder."""
+    folder = Path(ckpt_path).resolve().parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
+def _results_into_run(config: Any, default_logger: bool) -> None:
+    evaluation = config.get("evaluation")
+    if evaluation is not None and evaluation.get("directory") is None:
+        evaluation.directory = str(checkpoint_run_dir(config.ckpt_path))
+    if default_logger:
+        config.trainer.logger = False
 
 
 def _import_class(class_path: str) -> type:

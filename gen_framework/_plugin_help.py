@@ -118,10 +118,28 @@ def sampling_overview() -> str:
 def help_description(subcommand: str, description: str | None, model_class: type | None) -> str:
     """The description of a subcommand's ``--help``: Lightning's, the short names, and for ``predict`` without a
     known model the sampling options of every plugin."""
-    parts = [description or "", short_names_text()]
+    # Lightning's text is the first lines of the Trainer method's docstring, cut mid-sentence: keep its first one
+    first = (description or "").split(". ")[0].strip().rstrip(".")
+    parts = [f"{first}." if first else "", short_names_text()]
     if subcommand == "predict" and model_class is None:
         parts.append(sampling_overview())
     return "\n\n".join(p for p in parts if p)
+
+
+def keep_paragraphs(parser: Any) -> None:
+    """Make ``parser``'s help fill each paragraph of its description on its own (argparse joins them)."""
+    import textwrap
+
+    base = parser.formatter_class
+
+    class ParagraphFormatter(base):  # type: ignore[misc, valid-type]
+        def _fill_text(self, text: str, width: int, indent: str) -> str:
+            return "\n\n".join(
+                textwrap.fill(" ".join(p.split()), width, initial_indent=indent, subsequent_indent=indent)
+                for p in text.split("\n\n")
+            )
+
+    parser.formatter_class = ParagraphFormatter
 
 
 def help_model_class(args: list[str]) -> type | None:
@@ -152,6 +170,6 @@ def help_model_class(args: list[str]) -> type | None:
 
 
 __all__ = [
-    "SAMPLING_SKIP", "config_files", "describe_plugin", "help_description", "help_model_class", "plugin_details", "sampling_keys",
+    "SAMPLING_SKIP", "config_files", "describe_plugin", "help_description", "keep_paragraphs", "help_model_class", "plugin_details", "sampling_keys",
     "sampling_overview", "sampling_parser", "short_names_text",
 ]
