@@ -20,7 +20,9 @@ _CHECKOUT_SKIP = {".venv", ".git", "__pycache__", "site", "build", "dist"}
 # Caches and the home directory point into one temporary folder for the whole session, set on import so that
 # every test (and every subprocess it starts) sees them: the suite must not touch ~/.cache/gen_framework or any
 # other file of the user's.
-SESSION_ROOT = Path(tempfile.mkdtemp(prefix="genfw-tests-"))
+# Tests import this module again as plain `conftest` (for trainer_kwargs): the second import must find the same root.
+SESSION_ROOT = Path(os.environ.get("GEN_FRAMEWORK_TEST_ROOT") or tempfile.mkdtemp(prefix="genfw-tests-"))
+os.environ["GEN_FRAMEWORK_TEST_ROOT"] = str(SESSION_ROOT)
 ISOLATED_ENV = {
     "HOME": SESSION_ROOT / "home",
     "GEN_FRAMEWORK_CACHE": SESSION_ROOT / "gen_framework_cache",

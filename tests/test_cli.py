@@ -289,3 +289,14 @@ def test_plugins_name_shows_options_configs_and_sampling(capsys):
     assert details["sampling_options"] == ["--sampling.truncation_psi"] and details["family"] == "adversarial"
     assert main(["plugins", "nosuch"]) == 2
     assert "unknown plugin 'nosuch'" in capsys.readouterr().err
+
+
+def test_threads_sets_torchs_thread_count(tmp_path, capsys):
+    before = torch.get_num_threads()
+    try:
+        fit(tmp_path, "--threads", "2")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert main(["fit", "--model", "toygan", "--data", DATA, "--threads", "0"]) == 2
+    assert "--threads must be >= 1" in capsys.readouterr().err
