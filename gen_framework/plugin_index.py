@@ -86,7 +86,7 @@ def plugin_rows(*, check: bool = False) -> list[dict[str, Any]]:
     for ep in entry_points:
         rows.append({
             "name": ep.name, "version": ep.version, "distribution": ep.distribution,
-            **{k: cache[keys[ep.name]].get(k) for k in _FIELDS}, "checked": False,
+            **{k: cache[keys[ep.name]].get(k) for k in _FIELDS}, "entry_point": ep.value, "checked": False,
         })
     return rows
 
@@ -96,6 +96,7 @@ def _row(record: PluginRecord, *, checked: bool) -> dict[str, Any]:
     spec = record.spec
     row["default_datamodule"] = spec.default_datamodule if spec else None
     row["default_config"] = spec.default_config if spec else None
+    row["entry_point"] = record.entry_point
     row["checked"] = checked
     return row
 
