@@ -47,11 +47,8 @@ class ModelSummary(RichModelSummary):
         console.print(table)
         trainable = get_human_readable_count(int(trainable_parameters))
         total = get_human_readable_count(int(total_parameters))
-        console.print(
-            f"[bold]Trainable params[/]: {trainable}   [bold]Total params[/]: {total}   "
-            f"[bold]Size[/]: {get_formatted_model_size(model_size)} MB   "
-            f"[bold]Modules[/]: {total_training_modes['train']} train, {total_training_modes['eval']} eval"
-        )
+        console.print(f"[bold]Params[/]: {trainable} trainable, {total} total, {get_formatted_model_size(model_size)} MB")
+        console.print(f"[bold]Modules[/]: {total_training_modes['train']} in train mode, {total_training_modes['eval']} in eval")
 
 
 __all__ = ["ModelSummary"]
