@@ -31,6 +31,11 @@ ISOLATED_ENV = {
     "TORCHINDUCTOR_CACHE_DIR": SESSION_ROOT / "inductor",
     "HYPOTHESIS_STORAGE_DIRECTORY": SESSION_ROOT / "hypothesis",  # else .hypothesis/ in the working directory
 }
+# Tool chains found through HOME (rustup, cargo: pip may run them while building a wheel) keep their real homes, so
+# that they read their settings instead of initialising new ones in the empty home.
+for _tool, _folder in (("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")):
+    if _tool not in os.environ and (Path.home() / _folder).is_dir():
+        os.environ[_tool] = str(Path.home() / _folder)
 for _name, _path in ISOLATED_ENV.items():
     _path.mkdir(parents=True, exist_ok=True)
     os.environ[_name] = str(_path)
