@@ -142,25 +142,19 @@ def keep_paragraphs(parser: Any) -> None:
     parser.formatter_class = ParagraphFormatter
 
 
-def help_model_class(args: list[str]) -> type | None:
-    """The model class a ``--help`` command is about: the checkpoint's (``--ckpt_path``), else ``--model``'s."""
-    from gen_framework.cli import _option, resolve_model_name
+def help_model_class(ckpt_path: str | None, model: str | None, runs_root: str = "runs") -> type | None:
+    """The model class a ``--help`` command is about: the checkpoint's (``ckpt_path``, or ``"last"`` under
+    ``runs_root``), else the one ``model`` (a class path or class name) names; ``None`` when neither resolves."""
+    import importlib
 
-    ckpt = _option(args, "--ckpt_path")
     try:
-        if ckpt is not None:
+        if ckpt_path is not None:
             from gen_framework.checkpoint import checkpoint_class, find_last_checkpoint, read_checkpoint
 
-            path = ckpt[1]
-            if path == "last":
-                root = _option(args, "--trainer.default_root_dir")
-                path = str(find_last_checkpoint(root[1] if root else "runs"))
+            path = str(find_last_checkpoint(runs_root)) if ckpt_path == "last" else ckpt_path
             return checkpoint_class(read_checkpoint(path), source=path)
-        model = _option(args, "--model")
         if model is not None:
-            import importlib
-
-            module, _, attr = resolve_model_name(model[1]).rpartition(".")
+            module, _, attr = model.rpartition(".")
             if not module:  # a short class name (DCGAN)
                 return next((c for c in registry.module_classes() if c.__name__ == attr), None)
             return getattr(importlib.import_module(module), attr)

@@ -250,9 +250,7 @@ def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any
 
     subcommand = args[0]
     if any(a in ("-h", "--help") for a in args):
-        from gen_framework._plugin_help import help_model_class
-
-        return args, help_model_class(args), None
+        return args, _help_model_class(args), None
     model = _option(args, "--model")
     if model is not None:
         args = _set_option(args, "--model", resolve_model_name(model[1]))
@@ -301,6 +299,18 @@ def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any
     if subcommand in ("fit", "validate", "test"):
         args = _with_default_data(args, files, cls)
     return args, cls, checkpoint
+
+
+def _help_model_class(args: list[str]) -> type | None:
+    """The model whose options ``--help`` shows: the checkpoint's, else ``--model``'s (None: the generic help)."""
+    from gen_framework._plugin_help import help_model_class
+
+    ckpt, model, root = (_option(args, name) for name in ("--ckpt_path", "--model", "--trainer.default_root_dir"))
+    try:
+        class_path = resolve_model_name(model[1]) if model else None
+    except GenFrameworkError:
+        class_path = None
+    return help_model_class(ckpt[1] if ckpt else None, class_path, root[1] if root else "runs")
 
 
 def _with_default_data(args: list[str], files: list[Path], cls: type | None = None) -> list[str]:
