@@ -15,7 +15,7 @@ import torch
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 #: Folders of the checkout that tests may change (the environment, caches of Python and tools).
-_CHECKOUT_SKIP = {".venv", ".git", "__pycache__", "site", "build", "dist"}
+_CHECKOUT_SKIP = {".venv", ".git", "__pycache__", "site"}
 
 # Caches and the home directory point into one temporary folder for the whole session, set on import so that
 # every test (and every subprocess it starts) sees them: the suite must not touch ~/.cache/gen_framework or any

@@ -49,7 +49,8 @@ def checkpoints(tmp_path_factory):
     for name in ("toygan", "toyvae"):
         code = main(["fit", "--model", name, "--data", TOY_DATA, "--trainer.max_steps", "1",
                      "--trainer.limit_val_batches", "0", "--trainer.enable_progress_bar", "false",
-                     "--trainer.logger", "false", "--checkpoint.dirpath", str(root / name)])
+                     "--trainer.logger", "false", "--checkpoint.dirpath", str(root / name),
+                     "--trainer.default_root_dir", str(root)])  # else config.yaml goes to ./runs
         assert code == 0
         paths[name] = root / name / "last.ckpt"
     yield paths
