@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gen_framework._optional import require
 from gen_framework.errors import DataError
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac"})
@@ -21,7 +22,7 @@ def read_mono(path: str | Path) -> tuple[np.ndarray, int]:
     Raises:
         DataError: naming the file when it cannot be decoded, is empty, or holds NaN/Inf.
     """
-    import soundfile
+    soundfile = require("soundfile", f"reading the audio file {path}")
 
     try:
         data, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
@@ -51,7 +52,7 @@ def resample(waveform: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """
     if from_rate == to_rate:
         return waveform.astype(np.float32, copy=False)
-    from scipy.signal import resample_poly
+    resample_poly = require("scipy.signal", "resampling audio").resample_poly
 
     common = gcd(from_rate, to_rate)
     return resample_poly(waveform, to_rate // common, from_rate // common).astype(np.float32)
