@@ -91,7 +91,7 @@ def read_metadata(path: Path) -> tuple[str, str]:
 
 def test_core_metadata_states_floors_bounds_and_extras(dist):
     metadata, entry_points = read_metadata(wheel(dist, "gen_framework"))
-    assert "License-Expression: Apache-2.0" in metadata
+    assert "License-Expression: Apache-2.0 AND CC-BY-SA-3.0 AND CC-BY-4.0" in metadata
     assert "Requires-Dist: pytorch-lightning<2.7,>=2.6" in metadata
     assert "Requires-Dist: jsonargparse[omegaconf,signatures]<5,>=4.42" in metadata
     assert "Requires-Dist: torch>=2.4" in metadata

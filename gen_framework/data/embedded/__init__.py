@@ -10,7 +10,7 @@ Two zlib-compressed ``.npz`` files, read with ``allow_pickle=False``:
   (E. Alpaydin, C. Kaynak, 1998; CC BY 4.0), as scikit-learn 1.9 ships them (``load_digits``): ``images`` uint8
   ``(1797, 8, 8)`` in 0-16 (ink counts per 4x4 block) and ``labels`` uint8 ``(1797,)``.
 
-``README.md`` beside this file gives the licences in full and ``.ci/embed-digits.py`` rebuilds both files.
+``README.md`` beside this file gives their provenance and licences, and ``.ci/embed-digits.py`` rebuilds both files.
 """
 
 from __future__ import annotations
