@@ -3,7 +3,6 @@ or one lacking an overridden method, stops genfw with one line naming the versio
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_range_is_the_one_pyproject_states():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the package itself supports 3.10
     with open(ROOT / "pyproject.toml", "rb") as handle:
         dependencies = tomllib.load(handle)["project"]["dependencies"]
     stated = next(Requirement(d) for d in dependencies if Requirement(d).name == "pytorch-lightning")
