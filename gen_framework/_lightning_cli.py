@@ -6,11 +6,13 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
+import pytorch_lightning
 from jsonargparse import ArgumentError, set_parsing_settings
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from gen_framework._data_links import checkpoint_keys, given_options, link_data_to_model
+from gen_framework._lightning_compat import check_lightning_cli
 from gen_framework._parse_errors import class_aliases, describe_interpolation_error, describe_parse_error
 from gen_framework._preflight import check_finite, check_output_dirs, describe_allocation_failure
 from gen_framework.callbacks.evaluation import Evaluation
@@ -43,6 +45,7 @@ class GenFWCLI(LightningCLI):
     """LightningCLI with the framework's defaults, checkpoint authority and ``predict`` writer."""
 
     def __init__(self, args: list[str], ckpt_class: type | None, checkpoint: dict[str, Any] | None) -> None:
+        check_lightning_cli(LightningCLI, pytorch_lightning.__version__)
         self._ckpt_class = ckpt_class
         self._checkpoint = checkpoint
         self._help = any(a in ("-h", "--help") for a in args)
