@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+import pytorch_lightning
 from jsonargparse import ArgumentError, set_parsing_settings
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from gen_framework._data_links import checkpoint_keys, given_options, link_data_to_model
+from gen_framework._lightning_compat import check_lightning_cli
 from gen_framework._parse_errors import class_aliases, describe_interpolation_error, describe_parse_error
 from gen_framework._preflight import check_finite, check_output_dirs, describe_allocation_failure
 from gen_framework.callbacks.evaluation import Evaluation
@@ -35,9 +37,6 @@ from gen_framework.sampling import (
 _SAMPLING_SKIP = {"num_samples", "generator"}
 DEFAULT_LOGGER_NAME = "genfw"
 
-# genfw passes the arguments it rewrote; they equal sys.argv apart from the rewrites, which is intended.
-warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
-
 # Relative interpolations make `${data.init_args.block_size}` work inside subcommands.
 set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
 
@@ -46,14 +45,17 @@ class GenFWCLI(LightningCLI):
     """LightningCLI with the framework's defaults, checkpoint authority and ``predict`` writer."""
 
     def __init__(self, args: list[str], ckpt_class: type | None, checkpoint: dict[str, Any] | None) -> None:
+        check_lightning_cli(LightningCLI, pytorch_lightning.__version__)
         self._ckpt_class = ckpt_class
         self._checkpoint = checkpoint
+        self._help = any(a in ("-h", "--help") for a in args)
+        self._given: set[str] | None = None
         super().__init__(
             model_class=GenerativeModule,
             subclass_mode_model=True,
             datamodule_class=None,
             subclass_mode_data=True,
-            parser_kwargs={"parser_mode": "omegaconf+", "default_env": False},
+            parser_kwargs={"parser_mode": "omegaconf+", "default_env": False, "prog": "genfw"},
             save_config_kwargs={"overwrite": True},
             trainer_defaults={
                 "default_root_dir": DEFAULT_RUNS_DIR,
@@ -74,6 +76,10 @@ class GenFWCLI(LightningCLI):
         parser.format_usage = lambda: "usage: genfw SUBCOMMAND [options]   (genfw SUBCOMMAND --help lists them)\n"
         # A parse error raises instead of printing usage and exiting; parse_arguments turns it into a ConfigError.
         parser.exit_on_error = False
+        if self._help:
+            from gen_framework._plugin_help import keep_paragraphs
+
+            keep_paragraphs(parser)  # subcommand parsers take the root's formatter
         return parser
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
@@ -86,6 +92,7 @@ class GenFWCLI(LightningCLI):
             raise ConfigError(self._describe(err, subcommand)) from err
         except OmegaConfBaseException as err:
             raise ConfigError(describe_interpolation_error(err)) from err
+        self._given = given_options(parser, args, self.config)
 
     def _describe(self, err: ArgumentError, subcommand: str | None) -> str:
         sub_parser = self._subcommand_parsers.get(subcommand) if subcommand else None
@@ -101,6 +108,11 @@ class GenFWCLI(LightningCLI):
         # Metrics for `genfw test`/`validate`, and during fit when --evaluation.every_n_steps is set.
         parser.add_lightning_class_args(Evaluation, "evaluation")
         parser.set_defaults({"checkpoint.save_last": True})
+        parser.add_argument(
+            "--threads", type=Optional[int], default=None,
+            help="CPU threads of each process for PyTorch's operators (torch.set_num_threads). Default: PyTorch's "
+            "choice, one per physical core. On a machine busy with other work, 1 can be several times faster.",
+        )
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
@@ -122,6 +134,10 @@ class GenFWCLI(LightningCLI):
                 parser.add_method_arguments(
                     self._ckpt_class, "generate_samples", "sampling", as_group=True, skip=_SAMPLING_SKIP
                 )
+        if self._help:
+            from gen_framework._plugin_help import help_description
+
+            parser.description = help_description(subcommand, parser.description, self._ckpt_class)
         return parser
 
     def _parse_ckpt_path(self) -> None:
@@ -157,12 +173,21 @@ class GenFWCLI(LightningCLI):
 
         from gen_framework.callbacks.progress import ProgressBar
 
+        from pytorch_lightning.callbacks import ModelSummary as LightningModelSummary
+
+        from gen_framework.callbacks.last_step_logging import LastStepLogging
+        from gen_framework.callbacks.model_summary import ModelSummary
+
         configured = list(config.get("callbacks") or []) + list(callbacks)
         if config.get("enable_progress_bar", True) is not False and not any(
             isinstance(c, LightningProgressBar) for c in configured
         ):
             callbacks = [*callbacks, ProgressBar()]
-        callbacks = [*callbacks, SignalStop()]
+        if config.get("enable_model_summary", True) is not False and not any(
+            isinstance(c, LightningModelSummary) for c in configured
+        ):
+            callbacks = [*callbacks, ModelSummary()]
+        callbacks = [*callbacks, LastStepLogging(), SignalStop()]
         config["plugins"] = _with_atomic_checkpoints(config.get("plugins"), config.get("strategy"))
         trainer = super()._instantiate_trainer(config, callbacks)
         skip_all_inherited_batch_hooks(trainer.callbacks)  # inherited no-op hooks cost a dispatch per batch
@@ -196,12 +221,22 @@ class GenFWCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.config.subcommand]
+        if self._given is not None:
+            # the data's image size, channels, context length reach the model (and a given model's reach the data)
+            link_data_to_model(config, self._given | checkpoint_keys(self._checkpoint))
         check_finite(config)
         check_output_dirs(self.config.subcommand, config)
+        if config.get("threads") is not None:
+            if config.threads < 1:
+                raise ConfigError(f"--threads must be >= 1, got {config.threads}")
+            import torch
+
+            torch.set_num_threads(config.threads)
         if self.config.subcommand == "predict":
             _check_predict(config, self._checkpoint)
         logger = config.trainer.get("logger")
         init_args = getattr(logger, "init_args", None)
+        default_logger = init_args is not None and getattr(init_args, "name", None) == DEFAULT_LOGGER_NAME
         if init_args is not None and getattr(init_args, "name", None) == DEFAULT_LOGGER_NAME:
             record = registry.record_for_class(_import_class(config.model.class_path))
             if record is not None:
@@ -218,6 +253,12 @@ class GenFWCLI(LightningCLI):
             # Predicting writes only the samples: no logger directory, no saved config.
             config.trainer.logger = False
             self.save_config_callback = None
+        if self.config.subcommand in ("validate", "test") and self._checkpoint is not None:
+            # Evaluating a checkpoint writes its metrics.json into the checkpoint's run, beside the training it
+            # describes, rather than into a new runs/<plugin>/version_N; the default logger and config copy go.
+            _results_into_run(config, default_logger)
+            if config.trainer.get("logger") in (False, None):
+                self.save_config_callback = None
 
     def after_instantiate_classes(self) -> None:
         if self._checkpoint is not None and self.model is not None:
@@ -319,6 +360,21 @@ def _with_atomic_checkpoints(plugins: Any, strategy: Any) -> Any:
     if any(isinstance(p, CheckpointIO) for p in listed) or getattr(strategy, "_checkpoint_io", None) is not None:
         return plugins
     return [*listed, AtomicCheckpointIO()]
+
+
+def checkpoint_run_dir(ckpt_path: str | os.PathLike[str]) -> Path:
+    """The run folder of a checkpoint: ``runs/P/version_N`` for ``runs/P/version_N/checkpoints/last.ckpt``, else
+    the checkpoint's own folder."""
+    folder = Path(ckpt_path).resolve().parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
+def _results_into_run(config: Any, default_logger: bool) -> None:
+    evaluation = config.get("evaluation")
+    if evaluation is not None and evaluation.get("directory") is None:
+        evaluation.directory = str(checkpoint_run_dir(config.ckpt_path))
+    if default_logger:
+        config.trainer.logger = False
 
 
 def _import_class(class_path: str) -> type:

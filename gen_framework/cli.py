@@ -30,7 +30,8 @@ _USAGE = """usage: genfw {fit,validate,test,predict,plugins} [options]
 
   genfw fit --config configs/dcgan/mnist.yaml        train
   genfw predict --ckpt_path last --num_samples 64     sample from a checkpoint
-  genfw plugins [--json]                              list installed plugins
+  genfw plugins [--json] [--check]                    list installed plugins (--check: import each)
+  genfw plugins NAME                                  a plugin's options, configs and sampling options
   genfw new-plugin NAME --family F                    write a new plugin distribution
   genfw SUBCOMMAND --help                             every option of a subcommand
 """
@@ -62,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                     arg.encode("utf-8")
                 except UnicodeEncodeError:  # bytes that were not UTF-8 on the command line
                     raise ConfigError(f"argument {arg!r} is not valid UTF-8 text") from None
-        run_lightning_cli(args)
+        from gen_framework._quiet import quiet_third_party
+
+        with quiet_third_party(args[0]):
+            run_lightning_cli(args)
         return 0
     except Exception as err:
         user_error = find_user_error(err) or _system_error(err)
@@ -141,24 +145,35 @@ def find_user_error(err: BaseException) -> GenFrameworkError | None:
 
 
 def plugins_command(args: list[str]) -> int:
-    """``genfw plugins [--json]``: every installed plugin with version, family, distribution and status."""
-    from gen_framework.registry import list_plugins
+    """``genfw plugins [--json] [--check] [NAME]``: installed plugins, or one plugin's options and configs.
 
-    unknown = [a for a in args if a not in ("--json",)]
-    if unknown:
-        raise ConfigError(f"genfw plugins takes only --json, got {' '.join(unknown)}")
-    records = [r.as_dict() for r in list_plugins()]
+    The list is read from installed metadata and a validation cache (:mod:`gen_framework.plugin_index`);
+    ``--check`` imports and validates every plugin again.
+    """
+    flags = ("--json", "--check")
+    names = [a for a in args if not a.startswith("-")]
+    unknown = [a for a in args if a.startswith("-") and a not in flags]
+    if unknown or len(names) > 1:
+        raise ConfigError(f"genfw plugins takes [--json] [--check] [NAME], got {' '.join(args)}")
+    if names:
+        from gen_framework._plugin_help import describe_plugin
+
+        print(describe_plugin(names[0], as_json="--json" in args), end="")
+        return 0
+    from gen_framework.plugin_index import plugin_rows
+
+    records = plugin_rows(check="--check" in args)
     if "--json" in args:
         print(json.dumps(records, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="gen-framework plugins")
+    table = Table(title="gen-framework plugins", caption="genfw plugins NAME: a plugin's options, configs, sampling")
     for column in ("name", "version", "family", "distribution", "status", "error"):
         table.add_column(column)
     for r in records:
-        colour = {"ok": "green", "broken": "red", "incompatible": "yellow"}[r["status"]]
+        colour = {"ok": "green", "broken": "red", "incompatible": "yellow"}.get(r["status"], "white")
         table.add_row(
             r["name"], r["version"] or "-", r["family"] or "-", r["distribution"] or "-",
             f"[{colour}]{r['status']}[/{colour}]", r["error"] or "",
@@ -302,7 +317,7 @@ def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any
 
     subcommand = args[0]
     if any(a in ("-h", "--help") for a in args):
-        return args, None, None
+        return args, _help_model_class(args), None
     model = _option(args, "--model")
     plugin_scope = _plugin_name(model[1]) if model is not None else None
     if model is not None:
@@ -350,6 +365,18 @@ def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any
     if subcommand in ("fit", "validate", "test"):
         args = _with_default_data(args, files, cls)
     return args, cls, checkpoint
+
+
+def _help_model_class(args: list[str]) -> type | None:
+    """The model whose options ``--help`` shows: the checkpoint's, else ``--model``'s (None: the generic help)."""
+    from gen_framework._plugin_help import help_model_class
+
+    ckpt, model, root = (_option(args, name) for name in ("--ckpt_path", "--model", "--trainer.default_root_dir"))
+    try:
+        class_path = resolve_model_name(model[1]) if model else None
+    except GenFrameworkError:
+        class_path = None
+    return help_model_class(ckpt[1] if ckpt else None, class_path, root[1] if root else "runs")
 
 
 def _with_default_data(args: list[str], files: list[Path], cls: type | None = None) -> list[str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import logging
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,12 @@ from gen_framework.cli import main
 from gen_framework.registry import PluginSpec, registry
 
 DATA = "toys.data.ToyImages"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    # genfw writes runs/ and samples/ into the working directory by default: never into the checkout
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(autouse=True)
@@ -193,3 +202,101 @@ def test_default_root_dir_alone_moves_logs_and_checkpoints(tmp_path, monkeypatch
     assert main(["predict", "--ckpt_path", "last", "--trainer.default_root_dir", str(root), "--num_samples", "2",
                  "--output_dir", str(out), "--trainer.enable_progress_bar", "false"]) == 0
     assert len(list(out.glob("sample_*.png"))) == 2
+
+
+# ------------------------------------------------------------ last step, evaluation folder, noise
+
+
+def test_a_run_shorter_than_the_logging_interval_logs_its_last_step(tmp_path):
+    root = tmp_path / "runs"
+    assert main(["fit", "--model", "toygan", "--data", DATA, "--trainer.max_steps", "3",
+                 "--trainer.logger", "CSVLogger", "--trainer.logger.save_dir", str(root),
+                 "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false",
+                 "--trainer.limit_val_batches", "0"]) == 0
+    (metrics,) = root.rglob("metrics.csv")
+    rows = list(csv.DictReader(metrics.open()))
+    logged = [r for r in rows if any(v for k, v in r.items() if k.startswith("train/"))]
+    assert logged, f"no training values in {metrics}: {rows}"
+    assert int(logged[-1]["step"]) == 2, "the last of 3 steps (0-based) is logged"
+
+
+def test_validate_and_test_write_metrics_into_the_checkpoints_run(tmp_path, capsys):
+    ckpt = fit(tmp_path)
+    run = ckpt.parents[1]
+    runs_before = sorted(p.name for p in run.parent.iterdir())
+    for subcommand in ("validate", "test"):
+        assert main([subcommand, "--ckpt_path", str(ckpt), "--data", DATA,
+                     "--trainer.enable_progress_bar", "false"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"val", "test"} <= set(metrics)
+    assert sorted(p.name for p in run.parent.iterdir()) == runs_before, "no new version_N folder"
+    assert f"metrics written to {run / 'metrics.json'}" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["toygan"], "nothing beside the runs"
+
+
+def test_lightning_noise_is_hidden_while_a_command_runs(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pytorch_lightning")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ckpt = fit(tmp_path)
+        assert main(["test", "--ckpt_path", str(ckpt), "--data", DATA, "--checkpoint.dirpath", str(tmp_path / "x"),
+                     "--trainer.enable_progress_bar", "false"]) == 0
+    messages = [str(w.message) for w in caught]
+    assert "GPU available" in caplog.text, "Lightning's own information still shows"
+    assert "litlogger" not in caplog.text
+    assert not [m for m in messages if "LeafSpec" in m or "dirpath has changed" in m], messages
+    # outside a command, nothing is filtered
+    from gen_framework._quiet import quiet_third_party
+
+    with warnings.catch_warnings(record=True) as outside:
+        warnings.simplefilter("always")
+        with quiet_third_party("test"):
+            pass
+        warnings.warn("The dirpath has changed from 'a' to 'b'")
+    assert len(outside) == 1
+
+
+# ------------------------------------------------------------------ help and plugin listing
+
+
+def test_predict_help_lists_every_plugins_sampling_options(capsys):
+    assert main(["predict", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.startswith("usage: genfw [options] predict")
+    assert "toygan: truncation_psi" in out and "takes a plugin name (" in out
+
+
+def test_predict_help_with_a_checkpoint_shows_its_models_sampling_options(tmp_path, capsys):
+    ckpt = fit(tmp_path)
+    capsys.readouterr()
+    assert main(["predict", "--ckpt_path", str(ckpt), "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--sampling.truncation_psi" in out and "default: 1.0" in out
+
+
+def test_fit_help_names_the_short_plugin_and_data_names(capsys):
+    assert main(["fit", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "toygan" in out and "digits" in out and "image_folder" in out
+
+
+def test_plugins_name_shows_options_configs_and_sampling(capsys):
+    assert main(["plugins", "toygan"]) == 0
+    out = capsys.readouterr().out
+    assert "--model.init_args.hidden" in out and "--sampling.truncation_psi" in out
+    assert main(["plugins", "toygan", "--json"]) == 0
+    details = json.loads(capsys.readouterr().out)
+    assert details["sampling_options"] == ["--sampling.truncation_psi"] and details["family"] == "adversarial"
+    assert main(["plugins", "nosuch"]) == 2
+    assert "unknown plugin 'nosuch'" in capsys.readouterr().err
+
+
+def test_threads_sets_torchs_thread_count(tmp_path, capsys):
+    before = torch.get_num_threads()
+    try:
+        fit(tmp_path, "--threads", "2")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert main(["fit", "--model", "toygan", "--data", DATA, "--threads", "0"]) == 2
+    assert "--threads must be >= 1" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,9 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "third_party_plugin
 
 def test_example_plugin_installs_trains_and_samples_through_genfw(tmp_path):
     site = tmp_path / "site"
+    source = shutil.copytree(EXAMPLE, tmp_path / "source")  # setuptools writes build/ beside the sources
     pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(EXAMPLE)],
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(source)],
         capture_output=True, text=True, timeout=300,
     )
     assert pip.returncode == 0, pip.stderr[-2000:]

@@ -58,6 +58,8 @@ class Evaluation(Callback):
         feature_steps: training steps of the trained feature network (part of its cache key).
         sampling: extra keyword arguments of ``sample`` (e.g. ``{"truncation_psi": 0.7}``).
         filename: name of the metrics file in the log directory.
+        directory: folder of the metrics file instead of the log directory (``genfw validate``/``test`` of a
+            checkpoint set it to the checkpoint's run folder).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class Evaluation(Callback):
         feature_steps: int = 300,
         sampling: dict[str, Any] | None = None,
         filename: str = "metrics.json",
+        directory: str | None = None,
     ) -> None:
         super().__init__()
         minimums = {
@@ -104,6 +107,7 @@ class Evaluation(Callback):
             raise ConfigError(f"Evaluation: `filename` must be a plain file name, got {filename!r}")
         self.every_n_steps = every_n_steps
         self.filename = filename
+        self.directory = directory
         self.settings = EvaluationSettings(
             num_samples=num_samples, sample_batch_size=sample_batch_size, iwae_samples=iwae_samples, seed=seed,
             feature_network=feature_network, inception_weights=inception_weights,
@@ -174,7 +178,7 @@ class Evaluation(Callback):
                 # Every rank holds the same value; syncing it keeps Lightning's distributed bookkeeping quiet.
                 pl_module.log(f"{stage}/{name}", record.value, sync_dist=True)
         log_dir = trainer.log_dir or trainer.default_root_dir  # a collective call: every rank asks
-        path = Path(log_dir) / self.filename
+        path = Path(self.directory or log_dir) / self.filename
         if trainer.is_global_zero:
             run = self._run_facts(trainer, pl_module, data, checkpoint)
             write_metrics_json(path, stage, evaluation_section(records, run=run))

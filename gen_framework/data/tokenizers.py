@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from gen_framework._optional import require
 from gen_framework.errors import DataError
 
 TokenizerKind = Literal["char", "byte", "bpe"]
@@ -129,6 +130,7 @@ class BPETokenizer:
     kind = "bpe"
 
     def __init__(self, serialized: str) -> None:
+        require("tokenizers", "the bpe tokenizer")
         from tokenizers import Tokenizer as HFTokenizer
 
         try:
@@ -145,6 +147,7 @@ class BPETokenizer:
             text: training text, not empty.
             vocab_size: target vocabulary size, 257-1,000,000 (256 byte tokens plus at least one merge).
         """
+        require("tokenizers", "the bpe tokenizer")
         from tokenizers import Tokenizer as HFTokenizer
         from tokenizers import decoders, models, pre_tokenizers, trainers
 

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from gen_framework._atomic import atomic_path
+from gen_framework._optional import require
 from gen_framework.data.mu_law import MuLawQuantizer
 from gen_framework.data.tokenizers import tokenizer_from_dict
 from gen_framework.errors import DataError
@@ -120,7 +121,7 @@ def to_waveforms(samples: torch.Tensor, data_spec: dict[str, Any]) -> np.ndarray
 
 
 def _wav_writer(waveform: np.ndarray, sample_rate: int) -> Callable[[IO[bytes]], None]:
-    import soundfile
+    soundfile = require("soundfile", "writing WAV samples")
 
     return lambda handle: soundfile.write(handle, waveform, sample_rate, format="WAV", subtype="PCM_16")
 

@@ -49,7 +49,8 @@ def checkpoints(tmp_path_factory):
     for name in ("toygan", "toyvae"):
         code = main(["fit", "--model", name, "--data", TOY_DATA, "--trainer.max_steps", "1",
                      "--trainer.limit_val_batches", "0", "--trainer.enable_progress_bar", "false",
-                     "--trainer.logger", "false", "--checkpoint.dirpath", str(root / name)])
+                     "--trainer.logger", "false", "--checkpoint.dirpath", str(root / name),
+                     "--trainer.default_root_dir", str(root)])  # else config.yaml goes to ./runs
         assert code == 0
         paths[name] = root / name / "last.ckpt"
     yield paths
@@ -489,7 +490,8 @@ CASES = [
     case("dcgan-image-size", [*FIT_DCGAN_DIGITS, "--model.init_args.image_size", "30"], "image_size", "DCGAN",
          "28, 32, 64", "30"),
     case("dcgan-image-size-differs-from-data", [*FIT_DCGAN_DIGITS, "--model.init_args.image_size", "28",
-                                                *ONE_STEP], "image_size=28", "image_size=32"),
+                                                "--data.init_args.image_size", "32", *ONE_STEP],
+         "--model.init_args.image_size 28", "--data.init_args.image_size 32"),
     case("gpt-n-embd-not-divisible", ["fit", *TINY_GPT, "--data", "pydocs", "--model.init_args.n_embd", "10",
                                       "--model.init_args.n_head", "3"], "n_embd (10)", "n_head (3)", "divisible"),
     case("vae-odd-image-size", ["fit", "--model", "vae", "--data", "digits", "--model.init_args.image_size", "33"],

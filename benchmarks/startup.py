@@ -1,0 +1,159 @@
+"""How long ``genfw`` takes before it does something: ``--help``, ``plugins`` and ``fit`` up to its first step.
+
+Each command runs as a fresh process (as a user runs it), ``--repeats`` times, in a temporary working directory
+with its own plugin cache; the medians of wall time and of CPU time (user + system of the child, which a busy
+machine inflates far less than wall time) are reported. Targets (issue "the first hour of a new user"), on a
+quiet machine: ``genfw --help`` <= 1 s, ``genfw plugins`` <= 3 s, ``genfw fit`` to its first step <= 8 s.
+
+``fit`` is measured up to its first training batch: a probe callback (:mod:`startup_probe`, beside this file)
+prints the seconds since the benchmark started the process, and the process's CPU seconds, when the first
+batch starts. The floor every ``fit`` pays,
+``import torch, pytorch_lightning``, is measured the same way.
+
+    python benchmarks/startup.py [--repeats 3] [--threads 1] [--docs docs/benchmarks.md]
+
+Writes ``benchmarks/results/startup.json``; with ``--docs``, rewrites the block between the ``startup`` markers
+of that page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import machine_info, median, write_results  # noqa: E402
+
+GENFW = Path(sys.executable).with_name("genfw")
+TARGETS = {"help": 1.0, "plugins": 3.0, "fit_first_step": 8.0}
+BEGIN, END = "<!-- startup:begin -->", "<!-- startup:end -->"
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Wall and CPU seconds of one process; the probe's time to the first step when it printed one."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    env = {**env, "GENFW_STARTUP_T0": repr(time.time())}
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    probe = re.search(r"genfw-startup-probe first_step_s=([0-9.]+) cpu_s=([0-9.]+)", done.stdout + done.stderr)
+    result = {"wall_s": wall, "cpu_s": cpu}
+    if probe:
+        result["first_step_wall_s"], result["first_step_cpu_s"] = float(probe.group(1)), float(probe.group(2))
+    return result
+
+
+def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = samples[0].keys()
+    return {**{f"median_{k}": median([s[k] for s in samples]) for k in keys}, "samples": samples}
+
+
+def measure(repeats: int, threads: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="genfw-startup-") as tmp:
+        cwd = Path(tmp)
+        env = {
+            **os.environ, "GEN_FRAMEWORK_CACHE": str(cwd / "cache"), "OMP_NUM_THREADS": str(threads),
+            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        }
+        results: dict[str, Any] = {}
+        results["help"] = summarize([run([str(GENFW), "--help"], cwd, env) for _ in range(repeats)])
+        results["plugins_check"] = summarize([run([str(GENFW), "plugins", "--check"], cwd, env)])
+        results["plugins"] = summarize([run([str(GENFW), "plugins"], cwd, env) for _ in range(repeats)])
+        results["import_floor"] = summarize([
+            run([sys.executable, "-c", "import torch, pytorch_lightning"], cwd, env) for _ in range(repeats)
+        ])
+        fit = [
+            str(GENFW), "fit", "--model", "dcgan", "--data", "digits", "--data.image_size", "32",
+            "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0", "--threads", str(threads),
+            "--trainer.callbacks+=startup_probe.FirstStepProbe",
+        ]
+        results["fit_first_step"] = summarize([run(fit, cwd, env) for _ in range(repeats)])
+    return results
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, Any]:
+    """Each target against the CPU-time median (the wall time of a shared machine includes waiting)."""
+    measured = {
+        "help": results["help"]["median_cpu_s"],
+        "plugins": results["plugins"]["median_cpu_s"],
+        "fit_first_step": results["fit_first_step"]["median_first_step_cpu_s"],
+    }
+    return {k: {"target_s": TARGETS[k], "cpu_s": v, "met": v <= TARGETS[k]} for k, v in measured.items()}
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    """The block of ``docs/benchmarks.md`` for this benchmark."""
+    r, m = payload["results"], payload["machine"]
+    rows = [
+        ("`genfw --help`", r["help"], "wall_s", "cpu_s", "≤ 1 s"),
+        ("`genfw plugins` (cached validation)", r["plugins"], "wall_s", "cpu_s", "≤ 3 s"),
+        ("`genfw plugins --check` (imports every plugin)", r["plugins_check"], "wall_s", "cpu_s", "-"),
+        ("`import torch, pytorch_lightning` (floor of `fit`)", r["import_floor"], "wall_s", "cpu_s", "-"),
+        ("`genfw fit` (DCGAN, digits) to its first step", r["fit_first_step"], "first_step_wall_s",
+         "first_step_cpu_s", "≤ 8 s"),
+    ]
+    lines = [
+        BEGIN,
+        "## Start-up time",
+        "",
+        "Written by `python benchmarks/startup.py --docs docs/benchmarks.md` from `benchmarks/results/startup.json`.",
+        f"Each command a fresh process, median of {payload['repeats']}, {m['threads']} thread(s); CPU time is",
+        "user + system of the process, which a busy machine inflates far less than wall time. Load average during",
+        f"the run: {m['load_average']:.1f} on {m['cores']} cores ({m['cpu']}).",
+        "",
+        "| command | wall (s) | CPU (s) | target |",
+        "|---|---|---|---|",
+    ]
+    for name, entry, wall, cpu, target in rows:
+        lines.append(f"| {name} | {entry['median_' + wall]:.2f} | {entry['median_' + cpu]:.2f} | {target} |")
+    lines += ["", END]
+    return "\n".join(lines) + "\n"
+
+
+def update_docs(page: Path, block: str) -> None:
+    """Replace the block between the markers of ``page``, or append it."""
+    text = page.read_text(encoding="utf-8") if page.exists() else ""
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) + 1 :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    page.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--docs", type=Path, default=None, help="page whose startup block to rewrite")
+    parser.add_argument("--output", type=Path, default=None)
+    options = parser.parse_args()
+    results = measure(options.repeats, options.threads)
+    extra = {"repeats": options.repeats, "targets_s": TARGETS, "verdicts": verdicts(results)}
+    path = write_results("startup", results, threads=options.threads, output=options.output, extra=extra)
+    import json
+
+    payload = json.loads(path.read_text())
+    for name, verdict in payload["verdicts"].items():
+        print(f"{name:16s} cpu {verdict['cpu_s']:6.2f} s  target {verdict['target_s']:.0f} s  met={verdict['met']}")
+    print(f"wrote {path}")
+    if options.docs is not None:
+        update_docs(options.docs, markdown(payload))
+        print(f"updated {options.docs}")
+
+
+if __name__ == "__main__":
+    main()
