@@ -62,6 +62,7 @@ NETWORKS = ("generator", "discriminator", "encoder", "decoder")  # what the comp
 
 # Filled in by main() before any fit runs; the callbacks below read it.
 CLASSIFIER: torch.nn.Module | None = None
+REAL_DIGITS: torch.Tensor | None = None  # the first EVAL_IMAGES validation digits, FD-digits' reference
 COMPUTE = ComputeClock()
 
 
@@ -110,13 +111,16 @@ class QualityProbe(CPUBudgetProbe):
         was_training = model.training
         try:
             if self.kind == "dcgan":
-                from gen_framework_dcgan.digit_score import digit_scores
+                from gen_framework_dcgan.digit_score import digit_feature_distance, digit_scores
 
-                assert CLASSIFIER is not None
-                scores = digit_scores(CLASSIFIER, model.sample(EVAL_IMAGES, seed=0))
+                assert CLASSIFIER is not None and REAL_DIGITS is not None
+                samples = model.sample(EVAL_IMAGES, seed=0)
+                scores = digit_scores(CLASSIFIER, samples)
                 return {"confident_fraction": round(scores.confident_fraction, 3),
                         "classes_covered": scores.classes_covered,
-                        "mean_confidence": round(scores.mean_confidence, 3)}
+                        "min_class_share": round(scores.min_class_share, 3),
+                        "mean_confidence": round(scores.mean_confidence, 3),
+                        "fd_digits": round(digit_feature_distance(CLASSIFIER, samples, REAL_DIGITS), 2)}
             images = validation_images(trainer.datamodule)
             model.eval()
             torch.manual_seed(0)
@@ -354,10 +358,28 @@ def compute_matched(medians: dict[str, dict[str, list[float]]]) -> dict[str, Any
     return result
 
 
-def quality(kind: str, budgets: list[float], workdir: Path) -> list[dict[str, Any]]:
+def quality(
+    kind: str, budgets: list[float], workdir: Path, seed: int = 0, extra: list[str] | None = None
+) -> list[dict[str, Any]]:
     probe = {"class_path": "__main__.QualityProbe", "init_args": {"kind": kind, "budgets": budgets}}
-    cli = genfw_fit(kind, workdir / f"{kind}_quality", ["--trainer.max_steps", "100000"], [probe])
+    options = ["--trainer.max_steps", "100000", "--seed_everything", str(seed), *(extra or [])]
+    cli = genfw_fit(kind, workdir / f"{kind}_quality_{seed}", options, [probe])
     return found(cli, QualityProbe).records
+
+
+def over_seeds(kind: str, budgets: list[float], workdir: Path, seeds: list[int], extra: list[str]) -> Any:
+    """One quality run per seed; with several seeds, ``{"runs": {seed: records}, "median_over_seeds": [...]}``."""
+    runs = {}
+    for seed in seeds:
+        print(f"  [{kind}] seed {seed}{' with ' + ' '.join(extra) if extra else ''}", flush=True)
+        runs[str(seed)] = quality(kind, budgets, workdir, seed, extra)
+    if len(seeds) == 1:
+        return runs[str(seeds[0])]
+    medians = []
+    for records in zip(*runs.values()):
+        medians.append({key: statistics.median(r[key] for r in records) for key in records[0]
+                        if isinstance(records[0][key], int | float)})
+    return {"runs": runs, "median_over_seeds": medians}
 
 
 def main() -> int:
@@ -370,6 +392,13 @@ def main() -> int:
     parser.add_argument("--parts", nargs="+", choices=["overhead", "quality"], default=["overhead", "quality"],
                         help="what to measure; a partial run updates those entries of an existing --output")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--kinds", nargs="+", choices=["dcgan", "vae"], default=["dcgan", "vae"],
+                        help="plugins to measure; the others' entries of an existing --output are kept")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seed_everything of the quality runs")
+    parser.add_argument("--set", nargs="+", default=[], metavar="OPTION=VALUE",
+                        help="genfw fit options for the DCGAN quality runs, e.g. model.init_args.lr_g=2e-4")
+    parser.add_argument("--variant", default=None,
+                        help="store the DCGAN quality under dcgan_quality_<variant> (with --set: a recipe screen)")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.repeats, args.minutes = 15, 2, [1 / 6]
@@ -383,34 +412,47 @@ def main() -> int:
     # Progress bars would interleave with the printed results; everything else stays as genfw fit runs it.
     sys.argv = sys.argv[:1]
 
-    global CLASSIFIER
+    global CLASSIFIER, REAL_DIGITS
     from gen_framework.data import MNIST
-    from gen_framework_dcgan.digit_score import digit_scores, train_digit_classifier
+    from gen_framework_dcgan.digit_score import digit_feature_distance, digit_scores, train_digit_classifier
 
     began = time.perf_counter()
     CLASSIFIER, accuracy = train_digit_classifier()
-    real = digit_scores(CLASSIFIER, validation_images(MNIST()))
+    data = MNIST()
+    REAL_DIGITS = validation_images(data)
+    real = digit_scores(CLASSIFIER, REAL_DIGITS)
+    # FD-digits' floor: as many other real digits (training split) against the same reference.
+    train_digits = torch.stack([data.splits.train[i][0] for i in range(EVAL_IMAGES)])
+    floor = digit_feature_distance(CLASSIFIER, train_digits, REAL_DIGITS)
     print(f"digit classifier: validation accuracy {accuracy:.3f}; on real digits "
-          f"{real.confident_fraction:.3f} read with softmax >= 0.9, {real.classes_covered} classes", flush=True)
+          f"{real.confident_fraction:.3f} read with softmax >= 0.9, {real.classes_covered} classes, "
+          f"FD-digits of real against real {floor:.2f}", flush=True)
 
     results: dict[str, Any] = {"digit_classifier": {
         "val_accuracy": round(accuracy, 4), "real_digits_confident_fraction": round(real.confident_fraction, 3),
-        "real_digits_classes_covered": real.classes_covered,
+        "real_digits_classes_covered": real.classes_covered, "real_digits_min_class_share":
+        round(real.min_class_share, 3), "fd_digits_real_vs_real": round(floor, 2),
     }}
+    extra = [f"--{option}" for option in args.set]
     with tempfile.TemporaryDirectory(prefix="genfw_bench_") as tmp:
         workdir = Path(tmp)
-        for kind in ("dcgan", "vae"):
+        for kind in args.kinds:
             if "overhead" in args.parts:
                 print(f"{kind}: overhead of genfw fit over a plain loop", flush=True)
                 results[f"{kind}_overhead"] = overhead(kind, args.steps, args.repeats, workdir)
             if "quality" in args.parts:
                 print(f"{kind}: quality per CPU minute", flush=True)
-                results[f"{kind}_quality"] = quality(kind, [60 * m for m in args.minutes], workdir)
+                budgets = [60 * m for m in args.minutes]
+                key = f"{kind}_quality" + (f"_{args.variant}" if kind == "dcgan" and args.variant else "")
+                results[key] = over_seeds(kind, budgets, workdir, args.seeds, extra if kind == "dcgan" else [])
+                if kind == "dcgan" and args.set:
+                    results[key] = {"options": args.set, "quality": results[key]}
 
-    if set(args.parts) != {"overhead", "quality"} and args.output.is_file():
+    partial = set(args.parts) != {"overhead", "quality"} or set(args.kinds) != {"dcgan", "vae"}
+    if partial and args.output.is_file():
         previous = json.loads(args.output.read_text())
         results = {**previous.get("results", {}), **results}
-    settings = {"steps": args.steps, "repeats": args.repeats, "minutes": args.minutes,
+    settings = {"steps": args.steps, "repeats": args.repeats, "minutes": args.minutes, "seeds": args.seeds,
                 "warmup_steps_dropped": WARMUP_STEPS, "eval_images": EVAL_IMAGES, "iwae_k": IWAE_K}
     path = write_results("dcgan_vae", results, output=args.output,
                          extra={"settings": settings, "wall_seconds": round(time.perf_counter() - began, 1)})
