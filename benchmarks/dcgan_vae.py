@@ -465,6 +465,34 @@ def merge(paths: list[Path], output: Path) -> int:
     return 0
 
 
+def from_logs(paths: list[Path], output: Path, threads: int) -> int:
+    """Records printed by runs that were stopped before writing their results (``[dcgan] {...}`` lines)."""
+    import ast
+
+    results: dict[str, Any] = {}
+    for path in paths:
+        entry: dict[str, Any] = {"options": [], "runs": {}}
+        seed = None
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line.startswith("[dcgan] seed "):
+                words = line.split()
+                seed = words[2]
+                entry["options"] = [w for w in words[4:] if w.startswith("--")]
+                entry["runs"][seed] = []
+            elif line.startswith("[dcgan] {") and seed is not None:
+                entry["runs"][seed].append(ast.literal_eval(line[len("[dcgan] "):]))
+            elif line.startswith("digit classifier:"):
+                results.setdefault("digit_classifier", line)
+        results[path.stem] = entry
+    path = write_results("dcgan_vae", results, output=output, threads=threads,
+                         extra={"note": "records printed by runs stopped before their end; one thread each, on a shared 2-core "
+                                        "machine (load average 17-28), so steps per CPU second are lower than on a quiet one",
+                                "logs": [str(p) for p in paths]})
+    print(f"written to {path}")
+    return 0
+
+
 def cached_classifier(path: Path | None) -> tuple[torch.nn.Module, float]:
     """The digit judge and its validation accuracy, trained (seed 0, deterministic) or loaded from ``path``."""
     from gen_framework_dcgan.digit_score import DigitClassifier, train_digit_classifier
@@ -505,6 +533,9 @@ def main() -> int:
                         help="DCGAN: also score generator EMAs with these decays (warmed up), kept beside the config's")
     parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
                         help="combine single-seed outputs of this script (same --variant) into --output, then exit")
+    parser.add_argument("--from-logs", type=Path, nargs="+", default=None, metavar="LOG",
+                        help="write the records printed by runs of this script (stopped before writing their JSON) "
+                             "to --output, one entry per log file, then exit")
     parser.add_argument("--variant", default=None,
                         help="store the DCGAN quality under dcgan_quality_<variant> (with --set: a recipe screen)")
     args = parser.parse_args()
@@ -512,6 +543,8 @@ def main() -> int:
         args.steps, args.repeats, args.minutes = 15, 2, [1 / 6]
     if args.merge:
         return merge(args.merge, args.output)
+    if args.from_logs:
+        return from_logs(args.from_logs, args.output, args.threads)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("GEN_FRAMEWORK_DEBUG", "1")
     import logging
