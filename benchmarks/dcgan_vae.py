@@ -465,7 +465,7 @@ def merge(paths: list[Path], output: Path) -> int:
     return 0
 
 
-def from_logs(paths: list[Path], output: Path, threads: int) -> int:
+def from_logs(paths: list[Path], output: Path, threads: int, note: str = "") -> int:
     """Records printed by runs that were stopped before writing their results (``[dcgan] {...}`` lines)."""
     import ast
 
@@ -486,8 +486,7 @@ def from_logs(paths: list[Path], output: Path, threads: int) -> int:
                 results.setdefault("digit_classifier", line)
         results[path.stem] = entry
     path = write_results("dcgan_vae", results, output=output, threads=threads,
-                         extra={"note": "records printed by runs stopped before their end; one thread each, on a shared 2-core "
-                                        "machine (load average 17-28), so steps per CPU second are lower than on a quiet one",
+                         extra={"note": note or "records printed by runs stopped before their end",
                                 "logs": [str(p) for p in paths]})
     print(f"written to {path}")
     return 0
@@ -536,6 +535,7 @@ def main() -> int:
     parser.add_argument("--from-logs", type=Path, nargs="+", default=None, metavar="LOG",
                         help="write the records printed by runs of this script (stopped before writing their JSON) "
                              "to --output, one entry per log file, then exit")
+    parser.add_argument("--note", default="", help="with --from-logs: how the runs were made, stored in the JSON")
     parser.add_argument("--variant", default=None,
                         help="store the DCGAN quality under dcgan_quality_<variant> (with --set: a recipe screen)")
     args = parser.parse_args()
@@ -544,7 +544,7 @@ def main() -> int:
     if args.merge:
         return merge(args.merge, args.output)
     if args.from_logs:
-        return from_logs(args.from_logs, args.output, args.threads)
+        return from_logs(args.from_logs, args.output, args.threads, args.note)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("GEN_FRAMEWORK_DEBUG", "1")
     import logging
