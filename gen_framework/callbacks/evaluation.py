@@ -29,8 +29,8 @@ class Evaluation(Callback):
     without a logger) by rank 0, which prints the path.
 
     At the end of ``fit`` rank 0 also prints one line with the final values, so the result of a run is seen
-    without opening TensorBoard, and for images writes ``<log_dir>/samples.png``: the grid of 64 samples that
-    ``genfw predict --ckpt_path last --num_samples 64`` gives with the evaluation's seed.
+    without opening TensorBoard, and for images writes ``<log_dir>/samples.png``: a grid of 64 samples of the
+    final weights, drawn with the evaluation's seed.
 
     What (see :func:`gen_framework.metrics.evaluation.evaluate`): images — ``fid``, ``kid``, ``kid_std``,
     ``precision``, ``recall``, and with labelled data ``classifier_confidence`` and ``class_coverage``; VAEs
