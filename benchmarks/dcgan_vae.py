@@ -62,6 +62,8 @@ NETWORKS = ("generator", "discriminator", "encoder", "decoder")  # what the comp
 
 # Filled in by main() before any fit runs; the callbacks below read it.
 CLASSIFIER: torch.nn.Module | None = None
+REAL_DIGITS: torch.Tensor | None = None  # the first EVAL_IMAGES validation digits, FD-digits' reference
+SHADOW_EMA: list[float] = []  # --shadow-ema: other generator EMA decays scored beside the config's
 COMPUTE = ComputeClock()
 
 
@@ -99,24 +101,64 @@ class StepTimer(pl.Callback):
 class QualityProbe(CPUBudgetProbe):
     """Digit-classifier scores (DCGAN) or the IWAE bound (VAE) at each CPU budget."""
 
-    def __init__(self, kind: str, budgets: list[float]) -> None:
+    def __init__(
+        self, kind: str, budgets: list[float], at_end: bool = False, shadow_ema: list[float] | None = None
+    ) -> None:
         super().__init__(budgets)
-        self.kind = kind
+        self.kind, self.at_end = kind, at_end
+        # Other decays of the generator EMA, kept beside the config's and scored too: sampling from an average
+        # does not change training, so one run compares several decays (each warmed up as ema_warmup does).
+        self.shadow_decays = list(shadow_ema or [])
+        self.shadows: dict[float, Any] = {}
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        from torch.optim.swa_utils import AveragedModel
+
+        for decay in self.shadow_decays:
+            def blend(averaged: Any, current: Any, num_averaged: Any, decay: float = decay) -> None:
+                step = trainer.global_step
+                pairs = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]  # not BN's step count
+                if not pairs:
+                    return
+                torch._foreach_lerp_([a for a, _ in pairs], [c for _, c in pairs],
+                                     1.0 - min(decay, (1 + step) / (10 + step)))
+            self.shadows[decay] = AveragedModel(pl_module.generator, multi_avg_fn=blend, use_buffers=True)
+            self.shadows[decay].requires_grad_(False)
+        super().on_train_start(trainer, pl_module)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, *args: Any) -> None:
+        began = time.process_time()
+        for shadow in self.shadows.values():
+            shadow.update_parameters(pl_module.generator)
+        self._excluded += time.process_time() - began  # the config's own EMA is counted; these extras are not
+        super().on_train_batch_end(trainer, pl_module, *args)
 
     def label(self, pl_module: Any) -> str:
         return self.kind
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        """With ``at_end``: one more record when the run stops at its own ``max_steps`` (the main job's end)."""
+        if self.at_end and self.records and self.records[-1]["steps"] != trainer.global_step:
+            self._measure(trainer, pl_module, time.process_time() - self._cpu_start - self._excluded)
 
     def score(self, trainer: pl.Trainer, model: Any) -> dict[str, Any]:
         was_training = model.training
         try:
             if self.kind == "dcgan":
-                from gen_framework_dcgan.digit_score import digit_scores
-
-                assert CLASSIFIER is not None
-                scores = digit_scores(CLASSIFIER, model.sample(EVAL_IMAGES, seed=0))
-                return {"confident_fraction": round(scores.confident_fraction, 3),
-                        "classes_covered": scores.classes_covered,
-                        "mean_confidence": round(scores.mean_confidence, 3)}
+                samples = model.sample(EVAL_IMAGES, seed=0)
+                record = digit_record(samples)
+                for decay, shadow in self.shadows.items():
+                    # The shadow's weights stand in for the config's EMA while sampling, then are put back.
+                    target = model.ema["generator"].module
+                    kept = {k: v.clone() for k, v in target.state_dict().items()}
+                    target.load_state_dict(shadow.module.state_dict())
+                    try:
+                        other = digit_record(model.sample(EVAL_IMAGES, seed=0))
+                    finally:
+                        target.load_state_dict(kept)
+                    record[f"ema_{decay}"] = {k: other[k] for k in ("confident_fraction", "min_class_share",
+                                                                    "fd_digits")}
+                return record
             images = validation_images(trainer.datamodule)
             model.eval()
             torch.manual_seed(0)
@@ -124,6 +166,17 @@ class QualityProbe(CPUBudgetProbe):
             return {"iwae_nll_nats": round(float(nll.mean()), 2)}
         finally:
             model.train(was_training)
+
+
+def digit_record(samples: torch.Tensor) -> dict[str, Any]:
+    """The digit judge's verdict on samples ``(N, 1, 28, 28)``, rounded for the JSON."""
+    from gen_framework_dcgan.digit_score import digit_feature_distance, digit_scores
+
+    assert CLASSIFIER is not None and REAL_DIGITS is not None
+    scores = digit_scores(CLASSIFIER, samples)
+    return {"confident_fraction": round(scores.confident_fraction, 3), "classes_covered": scores.classes_covered,
+            "min_class_share": round(scores.min_class_share, 3), "mean_confidence": round(scores.mean_confidence, 3),
+            "fd_digits": round(digit_feature_distance(CLASSIFIER, samples, REAL_DIGITS), 2)}
 
 
 def validation_images(datamodule: Any) -> torch.Tensor:
@@ -354,10 +407,104 @@ def compute_matched(medians: dict[str, dict[str, list[float]]]) -> dict[str, Any
     return result
 
 
-def quality(kind: str, budgets: list[float], workdir: Path) -> list[dict[str, Any]]:
-    probe = {"class_path": "__main__.QualityProbe", "init_args": {"kind": kind, "budgets": budgets}}
-    cli = genfw_fit(kind, workdir / f"{kind}_quality", ["--trainer.max_steps", "100000"], [probe])
+def quality(
+    kind: str, budgets: list[float], workdir: Path, seed: int = 0, extra: list[str] | None = None,
+    config_steps: bool = False,
+) -> list[dict[str, Any]]:
+    """Scores at each CPU budget; with ``config_steps`` the run ends at the config's ``max_steps``, scored too."""
+    probe = {"class_path": "__main__.QualityProbe",
+             "init_args": {"kind": kind, "budgets": budgets, "at_end": config_steps, "shadow_ema": SHADOW_EMA}}
+    options = ["--seed_everything", str(seed), *(extra or [])]
+    if not config_steps:
+        options = ["--trainer.max_steps", "100000", *options]
+    cli = genfw_fit(kind, workdir / f"{kind}_quality_{seed}", options, [probe])
     return found(cli, QualityProbe).records
+
+
+def over_seeds(
+    kind: str, budgets: list[float], workdir: Path, seeds: list[int], extra: list[str], config_steps: bool = False
+) -> Any:
+    """One quality run per seed; with several seeds, ``{"runs": {seed: records}, "median_over_seeds": [...]}``."""
+    runs = {}
+    for seed in seeds:
+        print(f"  [{kind}] seed {seed}{' with ' + ' '.join(extra) if extra else ''}", flush=True)
+        runs[str(seed)] = quality(kind, budgets, workdir, seed, extra, config_steps)
+    return combine_seeds(runs)
+
+
+def combine_seeds(runs: dict[str, list[dict[str, Any]]]) -> Any:
+    """One seed's records as they are; several as ``{"runs": ..., "median_over_seeds": ...}`` (record by record)."""
+    if len(runs) == 1:
+        return next(iter(runs.values()))
+    medians = []
+    for records in zip(*runs.values()):
+        medians.append({key: statistics.median(r[key] for r in records) for key in records[0]
+                        if isinstance(records[0][key], int | float)})
+    return {"runs": runs, "median_over_seeds": medians}
+
+
+def merge(paths: list[Path], output: Path) -> int:
+    """Combine outputs of single-seed runs (one ``dcgan_quality*`` entry each) into one multi-seed entry."""
+    documents = [json.loads(path.read_text()) for path in paths]
+    first = documents[0]
+    key = next(k for k in first["results"] if k.startswith("dcgan_quality"))
+    runs = {str(doc["settings"]["seeds"][0]): doc["results"][key] for doc in documents}
+    options = None
+    if all(isinstance(r, dict) and "options" in r for r in runs.values()):
+        options = next(iter(runs.values()))["options"]
+        runs = {seed: r["quality"] for seed, r in runs.items()}
+    combined = combine_seeds(runs)
+    results = {**first["results"], key: combined if options is None else {"options": options, "quality": combined}}
+    settings = {**first["settings"], "seeds": [int(seed) for seed in runs]}
+    loads = [doc["machine"].get("load_average") for doc in documents]
+    path = write_results("dcgan_vae", results, output=output, threads=first["machine"]["threads"],
+                         extra={"settings": settings, "merged_from": [str(p) for p in paths],
+                                "load_averages_at_end": loads})
+    print(json.dumps(results[key], indent=2))
+    print(f"written to {path}")
+    return 0
+
+
+def from_logs(paths: list[Path], output: Path, threads: int, note: str = "") -> int:
+    """Records printed by runs that were stopped before writing their results (``[dcgan] {...}`` lines)."""
+    import ast
+
+    results: dict[str, Any] = {}
+    for path in paths:
+        entry: dict[str, Any] = {"options": [], "runs": {}}
+        seed = None
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line.startswith("[dcgan] seed "):
+                words = line.split()
+                seed = words[2]
+                entry["options"] = [w for w in words[4:] if w.startswith("--")]
+                entry["runs"][seed] = []
+            elif line.startswith("[dcgan] {") and seed is not None:
+                entry["runs"][seed].append(ast.literal_eval(line[len("[dcgan] "):]))
+            elif line.startswith("digit classifier:"):
+                results.setdefault("digit_classifier", line)
+        results[path.stem] = entry
+    path = write_results("dcgan_vae", results, output=output, threads=threads,
+                         extra={"note": note or "records printed by runs stopped before their end",
+                                "logs": [str(p) for p in paths]})
+    print(f"written to {path}")
+    return 0
+
+
+def cached_classifier(path: Path | None) -> tuple[torch.nn.Module, float]:
+    """The digit judge and its validation accuracy, trained (seed 0, deterministic) or loaded from ``path``."""
+    from gen_framework_dcgan.digit_score import DigitClassifier, train_digit_classifier
+
+    if path is not None and path.is_file():
+        saved = torch.load(path, weights_only=True)
+        classifier = DigitClassifier()
+        classifier.load_state_dict(saved["state_dict"])
+        return classifier.eval(), float(saved["val_accuracy"])
+    classifier, accuracy = train_digit_classifier()
+    if path is not None:
+        torch.save({"state_dict": classifier.state_dict(), "val_accuracy": accuracy}, path)
+    return classifier, accuracy
 
 
 def main() -> int:
@@ -370,9 +517,34 @@ def main() -> int:
     parser.add_argument("--parts", nargs="+", choices=["overhead", "quality"], default=["overhead", "quality"],
                         help="what to measure; a partial run updates those entries of an existing --output")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--kinds", nargs="+", choices=["dcgan", "vae"], default=["dcgan", "vae"],
+                        help="plugins to measure; the others' entries of an existing --output are kept")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seed_everything of the quality runs")
+    parser.add_argument("--set", nargs="+", default=[], metavar="OPTION=VALUE",
+                        help="genfw fit options for the DCGAN quality runs, e.g. model.init_args.lr_g=2e-4")
+    parser.add_argument("--classifier", type=Path, default=None,
+                        help="cache of the digit classifier's weights (trained with seed 0 and saved when absent)")
+    parser.add_argument("--config-steps", action="store_true",
+                        help="DCGAN quality: train for the config's max_steps (the main job) and score at its end too")
+    parser.add_argument("--keep-runs", type=Path, default=None,
+                        help="write the runs (checkpoints, logs) here instead of a temporary folder")
+    parser.add_argument("--shadow-ema", type=float, nargs="+", default=[],
+                        help="DCGAN: also score generator EMAs with these decays (warmed up), kept beside the config's")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="combine single-seed outputs of this script (same --variant) into --output, then exit")
+    parser.add_argument("--from-logs", type=Path, nargs="+", default=None, metavar="LOG",
+                        help="write the records printed by runs of this script (stopped before writing their JSON) "
+                             "to --output, one entry per log file, then exit")
+    parser.add_argument("--note", default="", help="with --from-logs: how the runs were made, stored in the JSON")
+    parser.add_argument("--variant", default=None,
+                        help="store the DCGAN quality under dcgan_quality_<variant> (with --set: a recipe screen)")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.repeats, args.minutes = 15, 2, [1 / 6]
+    if args.merge:
+        return merge(args.merge, args.output)
+    if args.from_logs:
+        return from_logs(args.from_logs, args.output, args.threads, args.note)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("GEN_FRAMEWORK_DEBUG", "1")
     import logging
@@ -383,34 +555,49 @@ def main() -> int:
     # Progress bars would interleave with the printed results; everything else stays as genfw fit runs it.
     sys.argv = sys.argv[:1]
 
-    global CLASSIFIER
+    global CLASSIFIER, REAL_DIGITS, SHADOW_EMA
+    SHADOW_EMA = args.shadow_ema
     from gen_framework.data import MNIST
-    from gen_framework_dcgan.digit_score import digit_scores, train_digit_classifier
+    from gen_framework_dcgan.digit_score import digit_feature_distance, digit_scores
 
     began = time.perf_counter()
-    CLASSIFIER, accuracy = train_digit_classifier()
-    real = digit_scores(CLASSIFIER, validation_images(MNIST()))
+    CLASSIFIER, accuracy = cached_classifier(args.classifier)
+    data = MNIST()
+    REAL_DIGITS = validation_images(data)
+    real = digit_scores(CLASSIFIER, REAL_DIGITS)
+    # FD-digits' floor: as many other real digits (training split) against the same reference.
+    train_digits = torch.stack([data.splits.train[i][0] for i in range(EVAL_IMAGES)])
+    floor = digit_feature_distance(CLASSIFIER, train_digits, REAL_DIGITS)
     print(f"digit classifier: validation accuracy {accuracy:.3f}; on real digits "
-          f"{real.confident_fraction:.3f} read with softmax >= 0.9, {real.classes_covered} classes", flush=True)
+          f"{real.confident_fraction:.3f} read with softmax >= 0.9, {real.classes_covered} classes, "
+          f"FD-digits of real against real {floor:.2f}", flush=True)
 
     results: dict[str, Any] = {"digit_classifier": {
         "val_accuracy": round(accuracy, 4), "real_digits_confident_fraction": round(real.confident_fraction, 3),
-        "real_digits_classes_covered": real.classes_covered,
+        "real_digits_classes_covered": real.classes_covered, "real_digits_min_class_share":
+        round(real.min_class_share, 3), "fd_digits_real_vs_real": round(floor, 2),
     }}
+    extra = [f"--{option}" for option in args.set]
     with tempfile.TemporaryDirectory(prefix="genfw_bench_") as tmp:
-        workdir = Path(tmp)
-        for kind in ("dcgan", "vae"):
+        workdir = args.keep_runs or Path(tmp)
+        for kind in args.kinds:
             if "overhead" in args.parts:
                 print(f"{kind}: overhead of genfw fit over a plain loop", flush=True)
                 results[f"{kind}_overhead"] = overhead(kind, args.steps, args.repeats, workdir)
             if "quality" in args.parts:
                 print(f"{kind}: quality per CPU minute", flush=True)
-                results[f"{kind}_quality"] = quality(kind, [60 * m for m in args.minutes], workdir)
+                budgets = [60 * m for m in args.minutes]
+                key = f"{kind}_quality" + (f"_{args.variant}" if kind == "dcgan" and args.variant else "")
+                results[key] = over_seeds(kind, budgets, workdir, args.seeds, extra if kind == "dcgan" else [],
+                                          config_steps=args.config_steps and kind == "dcgan")
+                if kind == "dcgan" and args.set:
+                    results[key] = {"options": args.set, "quality": results[key]}
 
-    if set(args.parts) != {"overhead", "quality"} and args.output.is_file():
+    partial = set(args.parts) != {"overhead", "quality"} or set(args.kinds) != {"dcgan", "vae"}
+    if partial and args.output.is_file():
         previous = json.loads(args.output.read_text())
         results = {**previous.get("results", {}), **results}
-    settings = {"steps": args.steps, "repeats": args.repeats, "minutes": args.minutes,
+    settings = {"steps": args.steps, "repeats": args.repeats, "minutes": args.minutes, "seeds": args.seeds,
                 "warmup_steps_dropped": WARMUP_STEPS, "eval_images": EVAL_IMAGES, "iwae_k": IWAE_K}
     path = write_results("dcgan_vae", results, output=args.output,
                          extra={"settings": settings, "wall_seconds": round(time.perf_counter() - began, 1)})

@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 
 from gen_framework.callbacks.sample_logger import isolated_sampling
+from gen_framework.data.writers import save_image_grid
 from gen_framework.errors import ConfigError
 from gen_framework.metrics.evaluation import EvaluationData, EvaluationSettings, Shard, evaluate
 from gen_framework.metrics.report import MetricRecord, evaluation_section, write_metrics_json
@@ -21,10 +22,15 @@ class Evaluation(Callback):
     """Evaluates the model with the metrics of its family and writes them, with their protocol, to ``metrics.json``.
 
     When: at the end of every test run (``genfw test``) and of every ``genfw validate``; during ``fit``, at the
-    end of a validation run once ``every_n_steps`` global steps have passed since the last evaluation (never
-    when ``every_n_steps`` is ``None``; never in the sanity check). Values are logged as ``val/<name>`` or
-    ``test/<name>`` and written to ``<log_dir>/metrics.json`` (the logger's directory, or the trainer's
-    ``default_root_dir`` without a logger) by rank 0, which prints the path.
+    end of a validation run once ``every_n_steps`` global steps have passed since the last evaluation, and at
+    the end of ``fit`` for the final weights unless that step was just evaluated (never when ``every_n_steps``
+    is ``None``; never in the sanity check). Values are logged as ``val/<name>`` or ``test/<name>`` and
+    written to ``<log_dir>/metrics.json`` (the logger's directory, or the trainer's ``default_root_dir``
+    without a logger) by rank 0, which prints the path.
+
+    At the end of ``fit`` rank 0 also prints one line with the final values, so the result of a run is seen
+    without opening TensorBoard, and for images writes ``<log_dir>/samples.png``: a grid of 64 samples of the
+    final weights, drawn with the evaluation's seed.
 
     What (see :func:`gen_framework.metrics.evaluation.evaluate`): images — ``fid``, ``kid``, ``kid_std``,
     ``precision``, ``recall``, and with labelled data ``classifier_confidence`` and ``class_coverage``; VAEs
@@ -117,6 +123,7 @@ class Evaluation(Callback):
         )
         self._next_step = every_n_steps or 0
         self._checkpoint_step: int | None = None
+        self._evaluated_step: int | None = None
         #: The records of the last evaluation, by metric name.
         self.last_records: dict[str, MetricRecord] = {}
         #: Where the last ``metrics.json`` was written (set on every rank).
@@ -151,10 +158,32 @@ class Evaluation(Callback):
         """Called after each test run: evaluates on the test split."""
         self.run(trainer, pl_module, "test")
 
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Called when ``fit`` has finished: evaluates the final weights (unless just done) and prints a summary."""
+        if self.every_n_steps is None:
+            return
+        if self._evaluated_step != trainer.global_step:
+            # Lightning refuses self.log once fit is over; the values go to the loggers directly instead.
+            records = self.run(trainer, pl_module, "val", log=False)
+            if trainer.is_global_zero:
+                values = {f"val/{k}": r.value for k, r in records.items() if r.value is not None}
+                for logger in trainer.loggers:
+                    logger.log_metrics(values, step=trainer.global_step)
+        if not trainer.is_global_zero or self.last_path is None:
+            return
+        if getattr(pl_module, "modality", None) == "image" and callable(getattr(pl_module, "sample", None)):
+            with isolated_sampling(pl_module):
+                samples = pl_module.sample(64, seed=self.settings.seed)
+            grid = save_image_grid(samples, self.last_path.parent / "samples.png")
+            print(f"genfw: 64 samples (seed {self.settings.seed}) written to {grid}")
+        print(f"genfw: {summary_line(self.last_records, trainer.global_step)}; details in {self.last_path}")
+
     def run(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: Literal["val", "test"]
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: Literal["val", "test"], *, log: bool = True
     ) -> dict[str, MetricRecord]:
-        """Evaluate on the ``stage`` split, log ``<stage>/<name>`` and write ``metrics.json``; every rank calls it."""
+        """Evaluate on the ``stage`` split, log ``<stage>/<name>`` (when ``log``) and write ``metrics.json``.
+
+        Every rank calls it."""
         datamodule = getattr(trainer, "datamodule", None)
         if datamodule is None:
             raise ConfigError(
@@ -173,8 +202,9 @@ class Evaluation(Callback):
         checkpoint = None if trainer.state.fn == "fit" else trainer.ckpt_path
         with isolated_sampling(pl_module):
             records = evaluate(pl_module, data, self.settings, shard, checkpoint=checkpoint)
+        self._evaluated_step = trainer.global_step
         for name, record in records.items():
-            if record.value is not None:
+            if log and record.value is not None:
                 # Every rank holds the same value; syncing it keeps Lightning's distributed bookkeeping quiet.
                 pl_module.log(f"{stage}/{name}", record.value, sync_dist=True)
         log_dir = trainer.log_dir or trainer.default_root_dir  # a collective call: every rank asks
@@ -211,6 +241,20 @@ class Evaluation(Callback):
             "settings": dataclasses.asdict(self.settings),
             "framework_version": __version__,
         }
+
+
+def summary_line(records: dict[str, MetricRecord], step: int) -> str:
+    """``quality at step N (val, 1000 samples): fid 3.1 (lower is better), ...`` in one line."""
+    parts = []
+    for name, record in records.items():
+        if record.value is None or name == "kid_std":
+            continue
+        direction = "" if record.higher_is_better is None else (" ↑" if record.higher_is_better else " ↓")
+        parts.append(f"{name} {record.value:.4g}{direction}")
+    first = next(iter(records.values()), None)
+    split = first.details.get("split", "val") if first is not None else "val"
+    samples = f", {first.num_generated} samples" if first is not None and first.num_generated else ""
+    return f"quality at step {step} ({split}{samples}): " + ", ".join(parts)
 
 
 def dataset_key(datamodule: Any, spec: dict[str, Any]) -> str:

@@ -94,12 +94,13 @@ class Spy(Evaluation):
         super().__init__(**kwargs)
         self.steps = []
 
-    def run(self, trainer, pl_module, stage):
+    def run(self, trainer, pl_module, stage, **kwargs):
         self.steps.append((stage, trainer.global_step))
-        return super().run(trainer, pl_module, stage)
+        return super().run(trainer, pl_module, stage, **kwargs)
 
 
-@pytest.mark.parametrize("every_n_steps, expected", [(8, [8]), (4, [4, 8, 12]), (None, [])])
+# The final weights are evaluated at the end of fit when the last validation did not (every_n_steps=8).
+@pytest.mark.parametrize("every_n_steps, expected", [(8, [8, 12]), (4, [4, 8, 12]), (None, [])])
 def test_fit_evaluates_only_when_the_interval_is_due(digits, tmp_path, every_n_steps, expected):
     # A GAN step is two optimiser steps: validations at global steps 4, 8 and 12, after the sanity check.
     callback = Spy(every_n_steps=every_n_steps, **FAST)
@@ -109,6 +110,29 @@ def test_fit_evaluates_only_when_the_interval_is_due(digits, tmp_path, every_n_s
     if expected:
         section = json.loads((tmp_path / "metrics.json").read_text())["val"]
         assert section["global_step"] == expected[-1] and section["checkpoint"] is None
+
+
+def test_fit_ends_with_one_summary_line_and_a_sample_grid(digits, tmp_path, capsys):
+    logger = CSVLogger(save_dir=str(tmp_path / "logs"), name="run")
+    callback = Evaluation(every_n_steps=100, **FAST)
+    fit = trainer(tmp_path, callback, logger=logger, max_steps=6, limit_val_batches=1, num_sanity_val_steps=0)
+    fit.fit(ToyImageGAN(), datamodule=digits)
+    out = capsys.readouterr().out
+    run_dir = tmp_path / "logs" / "run" / "version_0"
+    # Never validated at a multiple of 100: evaluated once, at the end, and logged to the logger.
+    assert json.loads((run_dir / "metrics.json").read_text())["val"]["global_step"] == fit.global_step
+    assert "val/fid" in (run_dir / "metrics.csv").read_text()
+    summary = [line for line in out.splitlines() if line.startswith("genfw: quality at step")]
+    assert len(summary) == 1, out
+    fid = callback.last_records["fid"].value
+    assert f"fid {fid:.4g} ↓" in summary[0] and "precision" in summary[0] and "kid_std" not in summary[0]
+    assert summary[0].endswith(f"details in {run_dir / 'metrics.json'}")
+    assert f"written to {run_dir / 'samples.png'}" in out and (run_dir / "samples.png").stat().st_size > 0
+
+
+def test_no_summary_without_an_interval(digits, tmp_path, capsys):
+    trainer(tmp_path, Evaluation(**FAST), max_steps=4, limit_val_batches=1).fit(ToyImageGAN(), datamodule=digits)
+    assert "genfw: quality" not in capsys.readouterr().out and not (tmp_path / "samples.png").exists()
 
 
 def test_validate_writes_a_val_section_next_to_the_test_section(digits, tmp_path):

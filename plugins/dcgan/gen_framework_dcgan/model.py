@@ -22,9 +22,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils.parametrize import is_parametrized
 
 from gen_framework.errors import ConfigError
 from gen_framework.families import AdversarialModule
+from gen_framework_dcgan.augment import AUGMENTATIONS, Augmentation, DiffAugment
+
+DiscriminatorNorm = Literal["batch", "spectral"]
 
 IMAGE_SIZES = (28, 32, 64)
 CHANNELS = (1, 3)
@@ -70,31 +75,50 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Images ``(B, C, S, S)`` in [-1, 1] → logits ``(B,)``."""
+    """Images ``(B, C, S, S)`` in [-1, 1] → logits ``(B,)``.
 
-    def __init__(self, image_size: int, channels: int, base_channels: int) -> None:
+    Args:
+        norm: ``"batch"``: the paper's BatchNorm after every convolution but the first and last;
+            ``"spectral"``: spectral normalisation of every convolution (Miyato et al. 2018) and no BatchNorm.
+        augment: DiffAugment policy applied to every input in training mode (see :mod:`.augment`).
+    """
+
+    def __init__(
+        self, image_size: int, channels: int, base_channels: int, norm: DiscriminatorNorm = "batch",
+        augment: Augmentation = "none",
+    ) -> None:
         super().__init__()
         start, stages = _LAYOUTS[image_size]
         width = base_channels
+        spectral = norm == "spectral"
+
+        def conv(c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> nn.Module:
+            # A spectrally normalised layer has no BatchNorm after it to supply the shift, so it keeps its bias.
+            layer = nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=spectral)
+            return spectral_norm(layer) if spectral else layer
+
         # No BatchNorm on the first layer: normalising the raw images made the paper's training unstable.
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        layers: list[nn.Module] = [conv(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
         for _ in range(stages - 1):
-            layers += [
-                nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False),  # side ÷2, width ×2
-                nn.BatchNorm2d(2 * width),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
+            layers += [conv(width, 2 * width, 4, 2, 1)]  # side ÷2, width ×2
+            if not spectral:
+                layers += [nn.BatchNorm2d(2 * width)]
+            layers += [nn.LeakyReLU(0.2, inplace=True)]
             width *= 2
-        layers += [nn.Conv2d(width, 1, start, 1, 0, bias=False), nn.Flatten(0)]  # (B, 1, 1, 1) → (B,)
+        layers += [conv(width, 1, start, 1, 0), nn.Flatten(0)]  # (B, 1, 1, 1) → (B,)
         self.net = nn.Sequential(*layers)
+        # Parameter-free: checkpoints hold the same keys whatever the policy.
+        self.augment = DiffAugment(augment)
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.net(images)
+        return self.net(self.augment(images))
 
 
 def init_dcgan_weights(module: nn.Module) -> None:
     """The paper's initialisation: convolutions N(0, 0.02); BatchNorm weight N(1, 0.02) and bias 0."""
     if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        if is_parametrized(module):
+            return  # spectral normalisation divides the weight by its norm: its initial scale does not matter
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
@@ -112,12 +136,21 @@ class DCGAN(AdversarialModule):
         channels: C, 1 for greyscale or 3 for RGB.
         base_channels: Width of the discriminator's first layer and the generator's last hidden layer; the
             widths double towards the other end (the paper uses 64 at S=64).
+        discriminator_norm: ``"batch"`` (the paper's BatchNorm) or ``"spectral"`` (spectral normalisation of
+            every discriminator convolution, no BatchNorm).
+        augment: DiffAugment policy for every image the discriminator sees in training, real and generated:
+            ``"none"`` (the paper), ``"translation"`` (shifts of up to 1/8 of the side) or
+            ``"translation_cutout"`` (plus a square of half the side set to 0).
+        ema_warmup: With ``ema_decay``, average with decay ``min(ema_decay, (1 + t) / (10 + t))`` at step t, so
+            the average forgets the untrained first weights quickly (the warm-up of TensorFlow's
+            ``ExponentialMovingAverage``); a long-memory ``ema_decay`` such as 0.999 needs it.
         **kwargs: Options of :class:`~gen_framework.families.AdversarialModule` (``lr_g``, ``lr_d``,
             ``betas_g``, ``betas_d``, ``loss``, ``d_steps``, ``r1_gamma``, ``ema_decay``, ...). The defaults
             are the paper's: Adam with lr 2e-4 and betas (0.5, 0.999), non-saturating loss.
 
     Raises:
-        ConfigError: ``image_size`` not in 28/32/64, ``channels`` not 1 or 3, or a non-positive width.
+        ConfigError: ``image_size`` not in 28/32/64, ``channels`` not 1 or 3, a non-positive width, or an
+            unknown ``discriminator_norm`` or ``augment``.
     """
 
     def __init__(
@@ -126,6 +159,9 @@ class DCGAN(AdversarialModule):
         image_size: Literal[28, 32, 64] = 28,
         channels: Literal[1, 3] = 1,
         base_channels: int = 64,
+        discriminator_norm: DiscriminatorNorm = "batch",
+        augment: Augmentation = "none",
+        ema_warmup: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -134,13 +170,23 @@ class DCGAN(AdversarialModule):
             raise ConfigError(
                 f"DCGAN: latent_dim and base_channels must be >= 1, got {latent_dim} and {base_channels}"
             )
+        if discriminator_norm not in ("batch", "spectral"):
+            raise ConfigError(f"DCGAN: discriminator_norm must be batch or spectral, got {discriminator_norm!r}")
+        if augment not in AUGMENTATIONS:
+            raise ConfigError(f"DCGAN: augment must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}")
+        self.ema_warmup = ema_warmup
         self.latent_dim = latent_dim
         self.image_size = image_size
         self.channels = channels
         self.generator = Generator(latent_dim, image_size, channels, base_channels)
-        self.discriminator = Discriminator(image_size, channels, base_channels)
+        self.discriminator = Discriminator(image_size, channels, base_channels, discriminator_norm, augment)
         self.generator.apply(init_dcgan_weights)
         self.discriminator.apply(init_dcgan_weights)
+
+    def ema_decay_at(self, step: int) -> float:
+        """Called at each EMA update: ``ema_decay``, or with ``ema_warmup`` the smaller ``(1 + t) / (10 + t)``."""
+        assert self.ema_decay is not None
+        return min(self.ema_decay, (1 + step) / (10 + step)) if self.ema_warmup else self.ema_decay
 
     def built_data_spec(self) -> dict[str, Any]:
         """The image shape the networks were built for; data of another shape is refused by the base."""

@@ -164,9 +164,15 @@ def _fit(config: Path, tmp_path: Path, *extra: str) -> Path:
     return checkpoints / "last.ckpt"
 
 
-def test_mnist_config_fits_then_predict_writes_png_samples(tmp_path):
-    ckpt = _fit(REPO / "configs" / "dcgan" / "mnist.yaml", tmp_path, "--data.init_args.batch_size", "8")
+def test_mnist_config_fits_then_predict_writes_png_samples(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GEN_FRAMEWORK_CACHE", str(tmp_path / "cache"))
+    # The config evaluates its final weights; a small protocol keeps this test fast.
+    small = ["--evaluation.num_samples", "20", "--evaluation.sample_batch_size", "20", "--evaluation.kid_subsets",
+             "2", "--evaluation.kid_subset_size", "10", "--evaluation.feature_steps", "5"]
+    ckpt = _fit(REPO / "configs" / "dcgan" / "mnist.yaml", tmp_path, "--data.init_args.batch_size", "8", *small)
     assert ckpt.is_file()
+    printed = capsys.readouterr().out
+    assert "genfw: quality at step 2 (val, 20 samples): fid " in printed and "samples.png" in printed
     meta = torch.load(ckpt, weights_only=True)
     assert meta["global_step"] == 2
     out = tmp_path / "samples"
@@ -194,3 +200,70 @@ def test_mismatched_data_is_a_one_line_error(tmp_path, capsys):
     ])
     assert code == 2
     assert "image_size=32, channels=1 but the data has image_size=28" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- recipe options
+
+
+def test_diffaugment_transforms_every_discriminator_input_in_training_only():
+    from gen_framework_dcgan.augment import random_cutout, random_translation
+
+    torch.manual_seed(0)
+    model = DCGAN(augment="translation_cutout", **TINY)
+    images = torch.rand(16, 1, 28, 28) * 2 - 1
+    shifted = random_translation(images)
+    assert shifted.shape == images.shape and not torch.equal(shifted, images)
+    # a translation moves pixels without changing them: every output value is an input value or the 0 border
+    assert torch.isin(shifted[shifted != 0], images).all()
+    holed = random_cutout(images)
+    assert ((holed == 0).flatten(1).sum(1) >= 7 * 7).all()  # at least a quarter of the half-side square
+    seen = []
+    model.discriminator.net.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    model.discriminator.train()
+    model.discriminator(images)
+    model.discriminator.eval()
+    model.discriminator(images)
+    assert not torch.equal(seen[0], images) and torch.equal(seen[1], images)
+    # differentiable: the generator's gradient flows through the augmentation
+    fake = images.clone().requires_grad_(True)
+    model.discriminator.train()
+    model.discriminator(fake).sum().backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+
+
+def test_default_discriminator_keeps_the_papers_layers_and_checkpoint_keys():
+    keys = set(DCGAN(**TINY).discriminator.state_dict())
+    assert keys == {"net.0.weight", "net.2.weight", "net.3.weight", "net.3.bias", "net.3.running_mean",
+                    "net.3.running_var", "net.3.num_batches_tracked", "net.5.weight"}
+    assert keys == set(DCGAN(augment="translation", **TINY).discriminator.state_dict())
+
+
+def test_spectral_norm_discriminator_has_no_batchnorm_and_unit_spectral_norms():
+    model = DCGAN(discriminator_norm="spectral", **TINY)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.discriminator.modules())
+    model.discriminator.train()
+    for _ in range(30):  # power iterations run in training-mode forwards
+        model.discriminator(torch.randn(4, 1, 28, 28))
+    model.discriminator.eval()
+    convs = [m for m in model.discriminator.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 3
+    for conv in convs:
+        sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+        assert sigma == pytest.approx(1.0, abs=0.05)
+
+
+def test_ema_warmup_ramps_the_decay_up_to_ema_decay():
+    model = DCGAN(ema_decay=0.99, ema_warmup=True, **TINY)
+    assert model.ema_decay_at(0) == pytest.approx(0.1)
+    assert model.ema_decay_at(90) == pytest.approx(91 / 100)
+    assert model.ema_decay_at(5000) == 0.99
+    assert DCGAN(ema_decay=0.99, **TINY).ema_decay_at(0) == 0.99
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"augment": "flip"}, "augment must be one of none, translation, translation_cutout, got 'flip'"),
+    ({"discriminator_norm": "layer"}, "discriminator_norm must be batch or spectral, got 'layer'"),
+])
+def test_unknown_recipe_option_is_a_config_error_naming_it(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        DCGAN(**kwargs, **TINY)
