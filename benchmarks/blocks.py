@@ -86,6 +86,79 @@ def vae_quality(results: Results) -> str:
     return _table(["CPU time", "steps", "IWAE NLL (nats)"], rows)
 
 
+def _yes(met: bool) -> str:
+    return "yes" if met else "**no**"
+
+
+def _percent(value: float) -> str:
+    return f"{value:+.1f}%".replace("-", "−")
+
+
+def gpt_mini_targets(results: Results) -> str:
+    """GPT-mini's targets and what was measured against each (``benchmarks/gpt_mini.py``)."""
+    r = results["gpt_mini"]["results"]
+    rows = [[f"validation loss after {_num(q['steps'], 0)} steps ≤ {q['target']:g} nats/char",
+             f"**{q['val_loss_nats_per_char']:.3f}** nats/char ({q['val_bits_per_char']:.2f} bits/char)",
+             _yes(q["meets_target"])] for q in (r["quality_300_steps"], r["quality_2000_steps"])]
+    kv, kv1 = r["kv_cache"], r["kv_cache_1_thread"]
+    identical = "identical tokens" if kv["identical_tokens"] and kv1["identical_tokens"] else "tokens differ"
+    rows.append([f"KV cache ≥ 8× faster than recomputing ({kv['new_tokens']} new tokens, batch {kv['batch']}, "
+                 f"block {kv['block_size']}), identical tokens",
+                 f"**{kv['speedup']:.1f}×** on {kv['threads']} threads, **{kv1['speedup']:.1f}×** on "
+                 f"{kv1['threads']} thread; {identical}", _yes(kv["meets_target"] and kv1["meets_target"])])
+    fit, fit1 = r["throughput"], r["throughput_1_thread"]
+    rows.append(["`genfw fit` within 3% of a plain PyTorch loop",
+                 f"**{_percent(fit['compute_matched']['overhead_percent'])}** on {fit['threads']} threads (the "
+                 f"config's setting), **{_percent(fit1['compute_matched']['overhead_percent'])}** on "
+                 f"{fit1['threads']} thread (compute-matched CPU time, {fit['repeats']} pairs)",
+                 _yes(fit["meets_target"] and fit1["meets_target"])])
+    return _table(["target", "measured", "met"], rows)
+
+
+def gpt_mini_overhead(results: Results) -> str:
+    """``genfw fit`` against a plain PyTorch loop on GPT-mini, per thread count and clock."""
+    r = results["gpt_mini"]["results"]
+    rows = []
+    for entry in (r["throughput"], r["throughput_1_thread"]):
+        n, matched = entry["threads"], entry["compute_matched"]
+        rows.append([f"{n}, compute-matched CPU time", "", "",
+                     f"**{_percent(matched['overhead_percent'])}** (other/compute "
+                     f"{matched['trainer_other_over_compute']:.3f} against {matched['plain_other_over_compute']:.3f})"])
+        for clock, label in (("cpu", "per CPU-second (medians)"), ("wall", "wall (medians)")):
+            c = entry[clock]
+            rows.append([f"{n}, {label}", f"{_num(c['trainer_tokens_per_s_median'], 0)} tokens/s",
+                         f"{_num(c['plain_tokens_per_s_median'], 0)} tokens/s",
+                         f"{_percent(100 * (1 / c['trainer_over_plain_median_of_pairs'] - 1))} (median of pairs)"])
+    return _table(["threads, clock", "genfw fit", "plain loop", "overhead"], rows)
+
+
+def gpt_mini_nanogpt(results: Results) -> str:
+    """GPT-mini's ``genfw fit`` against karpathy/nanoGPT's ``train.py``, tokens per CPU-second."""
+    peer = results["gpt_mini"]["results"]["peer_nanogpt"]
+    rows = []
+    for n in peer["threads"]:
+        cpu, wall = peer[f"{n}_thread"]["cpu"], peer[f"{n}_thread"]["wall"]
+        rows.append([n, ", ".join(_num(v, 0) for v in cpu["genfw_tokens_per_s"]),
+                     ", ".join(_num(v, 0) for v in cpu["nanogpt_tokens_per_s"]),
+                     f"**{cpu['genfw_over_nanogpt_median']:.3f}** "
+                     f"({', '.join(f'{v:.3f}' for v in cpu['genfw_over_nanogpt_each'])})",
+                     ", ".join(f"{v:.2f}" for v in wall["genfw_over_nanogpt_each"])])
+    return _table(["threads", "genfw tokens per CPU-second", "nanoGPT tokens per CPU-second",
+                   "genfw / nanoGPT, CPU (median, pairs)", "wall"], rows)
+
+
+def stylegan_lite_quality(results: Results) -> str:
+    """StyleGAN-lite against DCGAN per CPU minute on MNIST, FD-digits also as a multiple of the real-vs-real
+    floor (the table of ``benchmarks/stylegan_lite.py --table``)."""
+    r = results["stylegan_lite"]["results"]
+    rows = [[f"{s['cpu_seconds'] / 60:.1f} min", f"{s['fd_digits']:.1f} ({s['fd_ratio']:.1f}×)",
+             f"{d['fd_digits']:.1f} ({d['fd_ratio']:.1f}×)", f"{s['classes_covered']:.0f} / {d['classes_covered']:.0f}",
+             f"{s['images_per_cpu_second']:.0f} / {d['images_per_cpu_second']:.0f}"]
+            for s, d in zip(r["stylegan_lite_quality"]["median_over_seeds"], r["dcgan_quality"]["median_over_seeds"])]
+    return _table(["CPU time", "StyleGAN-lite FD-digits (× floor)", "DCGAN FD-digits (× floor)",
+                   "classes read confidently (StyleGAN / DCGAN)", "images per CPU second (StyleGAN / DCGAN)"], rows)
+
+
 def page_table(section: str, result: str, header: str) -> Callable[[Results], str]:
     """The table of the benchmarks page (``report.py``'s ``section`` on ``result``) whose header starts with
     ``header``, so that a README quotes exactly what the page shows."""
@@ -122,9 +195,13 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
     "vae_quality": vae_quality,
     "gpt_mini_quality": page_table("gpt_mini", "gpt_mini", "steps"),
     "gpt_mini_kv_cache": page_table("gpt_mini", "gpt_mini", "threads"),
+    "gpt_mini_targets": gpt_mini_targets,
+    "gpt_mini_overhead": gpt_mini_overhead,
+    "gpt_mini_nanogpt": gpt_mini_nanogpt,
     "wavenet_fast_generation": page_table("wavenet", "wavenet_lite", "model"),
     "wavenet_melodies": page_table("wavenet", "wavenet_lite", "config"),
     "stylegan_vs_dcgan": page_table("stylegan", "stylegan_lite", "CPU time"),
+    "stylegan_lite_quality": stylegan_lite_quality,
     "ddp_scaling": page_table("ddp", "ddp_scaling", "plugin"),
 }
 

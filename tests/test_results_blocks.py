@@ -31,7 +31,17 @@ def test_every_results_block_matches_the_results_files(blocks):
 
 def test_the_plugin_readmes_quote_their_measured_tables_through_blocks(blocks):
     quoted = {m["name"] for path in blocks.files(ROOT) for m in blocks.BLOCK.finditer(path.read_text(encoding="utf-8"))}
-    assert {"dcgan_overhead", "dcgan_quality", "vae_overhead", "vae_quality"} <= quoted
+    assert {"dcgan_overhead", "dcgan_quality", "vae_overhead", "vae_quality", "gpt_mini_targets",
+            "gpt_mini_kv_cache", "gpt_mini_overhead", "gpt_mini_nanogpt", "wavenet_fast_generation",
+            "wavenet_melodies", "stylegan_lite_quality"} <= quoted
+
+
+def test_a_plugin_readme_and_its_docs_page_quote_the_same_blocks(blocks):
+    def names(path: Path) -> set[str]:
+        return {m["name"] for m in blocks.BLOCK.finditer(path.read_text(encoding="utf-8"))}
+
+    for plugin in ("wavenet_lite", "stylegan_lite"):
+        assert names(ROOT / "plugins" / plugin / "README.md") == names(ROOT / "docs" / "plugins" / f"{plugin}.md")
 
 
 def test_a_number_edited_by_hand_is_caught(blocks, tmp_path):
