@@ -508,6 +508,44 @@ def missing(*names: str) -> str:
 
 # ------------------------------------------------------------------ the page
 
+#: The start-up targets in seconds of CPU time (``benchmarks/startup.py`` records them beside its results).
+STARTUP_TARGETS_S = {"help": 1.0, "plugins": 3.0, "fit_first_step": 8.0}
+
+
+def startup(page: Page, data: dict[str, Any] | None) -> None:
+    page.add("## Start-up time",
+             "`benchmarks/startup.py`: how long `genfw` takes before it does something, each command a fresh "
+             "process (as a user runs it) in a temporary folder with its own plugin cache; medians of wall time and "
+             "of CPU time (user + system of the process, which a busy machine inflates far less than wall time). "
+             "`fit` is timed up to its first training batch; `import torch, pytorch_lightning` is the floor every "
+             "`fit` pays. Targets, judged on CPU time: `genfw --help` ≤ 1 s, `genfw plugins` ≤ 3 s, `genfw fit` to "
+             "its first step ≤ 8 s.")
+    results = (data or {}).get("results", {})
+    if not results:
+        page.add(missing("startup"))
+        return
+    targets = (data or {}).get("targets_s") or STARTUP_TARGETS_S
+    rows_spec = [
+        ("`genfw --help`", "help", "wall_s", "cpu_s", "help"),
+        ("`genfw plugins` (cached validation)", "plugins", "wall_s", "cpu_s", "plugins"),
+        ("`genfw plugins --check` (imports every plugin)", "plugins_check", "wall_s", "cpu_s", None),
+        ("`import torch, pytorch_lightning` (floor of `fit`)", "import_floor", "wall_s", "cpu_s", None),
+        ("`genfw fit` (DCGAN, digits) to its first step", "fit_first_step", "first_step_wall_s",
+         "first_step_cpu_s", "fit_first_step"),
+    ]
+    rows = []
+    for label, key, wall, cpu, target_key in rows_spec:
+        entry = results.get(key) or {}
+        cpu_s = entry.get(f"median_{cpu}")
+        target = targets.get(target_key) if target_key else None
+        met = None if target is None or cpu_s is None else cpu_s <= target
+        rows.append([label, num(entry.get(f"median_{wall}"), 2), num(cpu_s, 2),
+                     "—" if target is None else f"≤ {target:g} s", verdict(met)])
+        if target is not None:
+            page.headline("Start-up", label, f"{num(cpu_s, 2)} s CPU", f"≤ {target:g} s", met)
+    page.table(["command", "wall (s)", "CPU (s)", "target", "met"], rows)
+
+
 SECTIONS: list[tuple[Callable[[Page, Any], None], str | None]] = [
     (overhead, None),  # reads two files
     (dcgan_vae_quality, "dcgan_vae"),
@@ -516,8 +554,11 @@ SECTIONS: list[tuple[Callable[[Page, Any], None], str | None]] = [
     (ddp, "ddp_scaling"),
     (stylegan, "stylegan_lite"),
     (compile_precision, "compile_precision"),
+    (startup, "startup"),
 ]
-RESULT_FILES = ("dcgan_vae", "gpt_mini", "wavenet_lite", "ddp_scaling", "stylegan_lite", "compile_precision")
+RESULT_FILES = (
+    "dcgan_vae", "gpt_mini", "wavenet_lite", "ddp_scaling", "stylegan_lite", "compile_precision", "startup",
+)
 
 
 def load_results(results_dir: Path) -> dict[str, dict[str, Any]]:

@@ -10,10 +10,10 @@ prints the seconds since the benchmark started the process, and the process's CP
 batch starts. The floor every ``fit`` pays,
 ``import torch, pytorch_lightning``, is measured the same way.
 
-    python benchmarks/startup.py [--repeats 3] [--threads 1] [--docs docs/benchmarks.md]
+    python benchmarks/startup.py [--repeats 3] [--threads 1]
 
-Writes ``benchmarks/results/startup.json``; with ``--docs``, rewrites the block between the ``startup`` markers
-of that page.
+Writes ``benchmarks/results/startup.json``; ``python benchmarks/run.py --render-only`` (``benchmarks/report.py``)
+puts it on the benchmarks page.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from common import machine_info, median, write_results  # noqa: E402
 
 GENFW = Path(sys.executable).with_name("genfw")
 TARGETS = {"help": 1.0, "plugins": 3.0, "fit_first_step": 8.0}
-BEGIN, END = "<!-- startup:begin -->", "<!-- startup:end -->"
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -95,52 +94,15 @@ def verdicts(results: dict[str, Any]) -> dict[str, Any]:
     return {k: {"target_s": TARGETS[k], "cpu_s": v, "met": v <= TARGETS[k]} for k, v in measured.items()}
 
 
-def markdown(payload: dict[str, Any]) -> str:
-    """The block of ``docs/benchmarks.md`` for this benchmark."""
-    r, m = payload["results"], payload["machine"]
-    rows = [
-        ("`genfw --help`", r["help"], "wall_s", "cpu_s", "≤ 1 s"),
-        ("`genfw plugins` (cached validation)", r["plugins"], "wall_s", "cpu_s", "≤ 3 s"),
-        ("`genfw plugins --check` (imports every plugin)", r["plugins_check"], "wall_s", "cpu_s", "-"),
-        ("`import torch, pytorch_lightning` (floor of `fit`)", r["import_floor"], "wall_s", "cpu_s", "-"),
-        ("`genfw fit` (DCGAN, digits) to its first step", r["fit_first_step"], "first_step_wall_s",
-         "first_step_cpu_s", "≤ 8 s"),
-    ]
-    lines = [
-        BEGIN,
-        "## Start-up time",
-        "",
-        "Written by `python benchmarks/startup.py --docs docs/benchmarks.md` from `benchmarks/results/startup.json`.",
-        f"Each command a fresh process, median of {payload['repeats']}, {m['threads']} thread(s); CPU time is",
-        "user + system of the process, which a busy machine inflates far less than wall time. Load average during",
-        f"the run: {m['load_average']:.1f} on {m['cores']} cores ({m['cpu']}).",
-        "",
-        "| command | wall (s) | CPU (s) | target |",
-        "|---|---|---|---|",
-    ]
-    for name, entry, wall, cpu, target in rows:
-        lines.append(f"| {name} | {entry['median_' + wall]:.2f} | {entry['median_' + cpu]:.2f} | {target} |")
-    lines += ["", END]
-    return "\n".join(lines) + "\n"
-
-
-def update_docs(page: Path, block: str) -> None:
-    """Replace the block between the markers of ``page``, or append it."""
-    text = page.read_text(encoding="utf-8") if page.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    page.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--docs", type=Path, default=None, help="page whose startup block to rewrite")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--quick", action="store_true", help="one repeat (a smoke run)")
     options = parser.parse_args()
+    if options.quick:
+        options.repeats = 1
     results = measure(options.repeats, options.threads)
     extra = {"repeats": options.repeats, "targets_s": TARGETS, "verdicts": verdicts(results)}
     path = write_results("startup", results, threads=options.threads, output=options.output, extra=extra)
@@ -150,9 +112,6 @@ def main() -> None:
     for name, verdict in payload["verdicts"].items():
         print(f"{name:16s} cpu {verdict['cpu_s']:6.2f} s  target {verdict['target_s']:.0f} s  met={verdict['met']}")
     print(f"wrote {path}")
-    if options.docs is not None:
-        update_docs(options.docs, markdown(payload))
-        print(f"updated {options.docs}")
 
 
 if __name__ == "__main__":

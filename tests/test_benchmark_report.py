@@ -87,6 +87,13 @@ FAKE_RESULTS = {
         "matmul_gflops": {"fp32": 60.0, "bf16": 1.0},
         "cpu_flags": ["avx2"],
     },
+    "startup": {
+        "help": {"median_wall_s": 0.2, "median_cpu_s": 0.1},
+        "plugins": {"median_wall_s": 0.6, "median_cpu_s": 0.2},
+        "plugins_check": {"median_wall_s": 8.0, "median_cpu_s": 5.0},
+        "import_floor": {"median_wall_s": 7.0, "median_cpu_s": 5.0},
+        "fit_first_step": {"median_first_step_wall_s": 10.0, "median_first_step_cpu_s": 9.0},  # misses 8 s
+    },
 }
 PLOTS = {"overhead", "dcgan_vae_quality", "gpt_mini_kv_cache", "wavenet_fast_generation", "ddp_scaling",
          "stylegan_vs_dcgan", "compile_precision"}
@@ -106,7 +113,8 @@ def test_page_has_a_table_and_a_plot_per_benchmark(benchmarks, tmp_path):
     page = report.render(results, tmp_path / "docs").read_text(encoding="utf-8")
 
     for heading in ("## Summary", "## Framework overhead per family", "## GPT-mini", "## WaveNet-lite",
-                    "## DDP scaling", "## StyleGAN-lite against DCGAN", "## Compile and precision", "## Machines"):
+                    "## DDP scaling", "## StyleGAN-lite against DCGAN", "## Compile and precision", "## Start-up time",
+                    "## Machines"):
         assert heading in page
     assert "No results recorded yet" not in page
     summary = page.split("## Summary")[1].split("\n## ")[0]
@@ -114,6 +122,8 @@ def test_page_has_a_table_and_a_plot_per_benchmark(benchmarks, tmp_path):
     # Where both are recorded, the compute-matched estimate is the verdict, the raw ratio shown beside it.
     assert "| framework overhead | vae (variational) | +5.0% CPU time | ≤ 3% | **missed** |" in summary
     assert "| DDP scaling | dcgan, 2 processes | 1.50× | ≥ 1.8× | **missed** |" in summary
+    assert "| Start-up | `genfw --help` | 0.10 s CPU | ≤ 1 s | **met** |" in summary
+    assert "| Start-up | `genfw fit` (DCGAN, digits) to its first step | 9.00 s CPU | ≤ 8 s | **missed** |" in summary
     assert "| framework overhead | gpt_mini (autoregressive, 2 threads) | +11.1% CPU time | ≤ 3% | **missed** |" in summary
     assert "| framework overhead | gpt_mini (autoregressive, 1 thread) | +2.0% CPU time | ≤ 3% | **met** |" in summary
     assert "| variational | vae | 24.0 ms | 20.0 ms | +5.0% | +20.0% |" in page
