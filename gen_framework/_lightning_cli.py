@@ -247,8 +247,6 @@ class GenFWCLI(LightningCLI):
         ):
             # --trainer.default_root_dir alone moves the whole run, logs and checkpoints included.
             init_args.save_dir = root
-        if self.config.subcommand != "predict":
-            _reserve_run_folder(init_args)
         if self.config.subcommand == "predict":
             # Predicting writes only the samples: no logger directory, no saved config.
             config.trainer.logger = False
@@ -259,6 +257,9 @@ class GenFWCLI(LightningCLI):
             _results_into_run(config, default_logger)
             if config.trainer.get("logger") in (False, None):
                 self.save_config_callback = None
+        if config.trainer.get("logger") not in (False, None):
+            # only a command that still logs gets a version_N folder, claimed before anything is written
+            _reserve_run_folder(getattr(config.trainer.get("logger"), "init_args", None))
 
     def after_instantiate_classes(self) -> None:
         if self._checkpoint is not None and self.model is not None:

@@ -119,8 +119,9 @@ def _check_length(option: str, value: Any, length: int, limit: int) -> None:
 def prepare_output_dir(directory: Path, *, overwrite: bool, check_only: bool = False) -> None:
     """Makes sure the samples of this run are not mixed with another run's files in ``directory``.
 
-    A folder that does not exist or holds nothing but hidden files is used as it is. Otherwise the run is
-    refused unless ``overwrite``: then the previous run's files (those its ``manifest.json`` lists, files named
+    A folder that does not exist or holds no files but hidden ones is used as it is; subfolders do not count,
+    since samples are written at its top (``samples/`` may hold ``samples/dcgan/`` of another run). Otherwise the
+    run is refused unless ``overwrite``: then the previous run's files (those its ``manifest.json`` lists, files named
     like samples, ``grid.png`` and ``manifest.json``) are removed first, so the new manifest describes every
     sample in the folder. Other files are left where they are.
 
@@ -129,7 +130,7 @@ def prepare_output_dir(directory: Path, *, overwrite: bool, check_only: bool = F
     """
     if not directory.is_dir():
         return
-    present = sorted(p.name for p in directory.iterdir() if not p.name.startswith("."))
+    present = sorted(p.name for p in directory.iterdir() if not p.name.startswith(".") and not p.is_dir())
     if not present:
         return
     if not overwrite:

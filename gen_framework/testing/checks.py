@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -54,7 +55,7 @@ def check_configs_parse(ctx: KitContext) -> None:
     if not ctx.configs:
         raise CheckSkipped("no configs given (pass configs=[...] to check the plugin's shipped YAML files)")
     for config in ctx.configs:
-        code = _run_cli(main, ["fit", "--config", str(config), "--print_config"])
+        code = _run_cli(main, ["fit", "--config", str(Path(config).resolve()), "--print_config"], ctx.workdir)
         assert code == 0, f"config {config} does not parse (exit code {code})"
 
 
@@ -141,12 +142,13 @@ def check_predict_writes_files(ctx: KitContext) -> None:
     """``genfw predict`` from the checkpoint writes the samples and a manifest."""
     from gen_framework.cli import main
 
-    out = ctx.workdir / "predicted"
-    args = ["predict", "--ckpt_path", str(ctx.checkpoint_path()), "--num_samples", "3", "--batch_size", "2",
+    out = ctx.workdir.resolve() / "predicted"
+    checkpoint = Path(ctx.checkpoint_path()).resolve()
+    args = ["predict", "--ckpt_path", str(checkpoint), "--num_samples", "3", "--batch_size", "2",
             "--output_dir", str(out), "--trainer.enable_progress_bar", "false"]
     for key, value in ctx.sampling_options.items():
         args += [f"--sampling.{key}", json.dumps(value) if not isinstance(value, str) else value]
-    code = _run_cli(main, args)
+    code = _run_cli(main, args, ctx.workdir)
     assert code == 0, f"genfw predict from the checkpoint failed (exit code {code}; its one-line error is above)"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     files = manifest.get("files", [])
@@ -341,11 +343,17 @@ def _assert_same_samples(ctx: KitContext, a: torch.nn.Module, b: torch.nn.Module
     assert torch.equal(first, second), f"samples differ after {what}"
 
 
-def _run_cli(main: Callable[[list[str]], int], args: list[str]) -> int:
+def _run_cli(main: Callable[[list[str]], int], args: list[str], cwd: Path) -> int:
+    # genfw writes run folders relative to the working directory: run it in the kit's work directory so that a
+    # plugin's checkout (or wherever its tests are started) gains no files
+    previous = os.getcwd()
+    os.chdir(cwd)
     try:
         return main(args)
     except SystemExit as exit_:  # --print_config exits
         return exit_.code if isinstance(exit_.code, int) else 0
+    finally:
+        os.chdir(previous)
 
 
 CHECKS: tuple[Check, ...] = (

@@ -122,3 +122,15 @@ def test_overwrite_removes_only_the_previous_runs_files(tmp_path):
     prepare_output_dir(tmp_path, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     assert (tmp_path.parent / "escape").exists()
+
+
+def test_a_folder_holding_only_other_runs_folders_is_accepted(tmp_path):
+    # the README's main job writes samples/dcgan/; a later predict into samples/ mixes no files with it
+    (tmp_path / "dcgan").mkdir()
+    (tmp_path / "dcgan" / "sample_00000.png").write_bytes(b"x")
+    prepare_output_dir(tmp_path, overwrite=False)
+    (tmp_path / "sample_00000.png").write_bytes(b"x")
+    from gen_framework.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="already holds 1 file"):
+        prepare_output_dir(tmp_path, overwrite=False)

@@ -199,7 +199,8 @@ def test_mismatched_data_is_a_one_line_error(tmp_path, capsys):
         "--checkpoint.dirpath", str(tmp_path), "--model.init_args.image_size", "32",
     ])
     assert code == 2
-    assert "image_size=32, channels=1 but the data has image_size=28" in capsys.readouterr().err
+    # both sides given (the config's data, the command line's model): one line naming both values
+    assert "--model.init_args.image_size 32 contradicts --data.init_args.image_size 28" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- recipe options
