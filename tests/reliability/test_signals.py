@@ -48,7 +48,7 @@ def signal_config(tmp_path: Path, stage: str, batch: int, signum: int = signal.S
 def checkpoint(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("signal-ckpt")
     code = main(["fit", *TOY, *DATA, "--trainer.max_steps", "2", "--trainer.limit_val_batches", "0", *QUIET,
-                 "--trainer.logger", "false", "--checkpoint.dirpath", str(root)])
+                 "--trainer.logger", "false", "--trainer.default_root_dir", str(root), "--checkpoint.dirpath", str(root)])
     assert code == 0
     return root / "last.ckpt"
 
