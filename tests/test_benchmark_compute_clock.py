@@ -1,28 +1,17 @@
 """The overhead benchmark's compute clock, and the compute-matched estimate built on it."""
 
 import importlib
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from benchmark_modules import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def compute_clock():
-    return load("compute_clock")
+    return load_benchmark("compute_clock")
 
 
 def busy_layer(seconds: float) -> nn.Module:
@@ -70,7 +59,7 @@ def test_clock_counts_forward_backward_and_adam_and_nothing_else(compute_clock):
 
 
 def test_compute_matched_overhead_ignores_a_slow_spell():
-    dcgan_vae = load("dcgan_vae")
+    dcgan_vae = load_benchmark("dcgan_vae")
     # Plain: 50 ms compute + 2.5 ms other (r = 0.05). genfw: r = 0.10, but every run in a spell 30% slower.
     plain = {"compute": [50.0] * 3, "other": [2.5] * 3}
     genfw = {"compute": [65.0] * 3, "other": [6.5] * 3}

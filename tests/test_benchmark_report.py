@@ -1,28 +1,20 @@
 """The benchmarks page renders from results files, and the runner passes --quick and --output through."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from benchmark_modules import load_benchmark
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 pytest.importorskip("matplotlib")
 
 
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def benchmarks():
-    return load("report"), load("run")
+    return load_benchmark("report"), load_benchmark("run")
 
 
 MACHINE = {"cpu": "Test CPU", "cores": 2, "threads": 1, "torch": "2.13.0+cpu", "load_average": 0.5}

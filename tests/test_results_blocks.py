@@ -1,25 +1,17 @@
 """Every measured number quoted in the docs comes from benchmarks/results/*.json: a mismatch fails here."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from benchmark_modules import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def blocks():
-    return load("blocks")
+    return load_benchmark("blocks")
 
 
 def test_every_results_block_matches_the_results_files(blocks):
@@ -64,7 +56,7 @@ def test_an_unknown_block_name_is_an_error(blocks, tmp_path):
 
 def test_the_benchmarks_page_is_the_rendering_of_the_results_files(tmp_path):
     pytest.importorskip("matplotlib")
-    report = load("report")
+    report = load_benchmark("report")
     rendered = report.render(ROOT / "benchmarks" / "results", tmp_path).read_text(encoding="utf-8")
     committed = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     assert rendered == committed, "docs/benchmarks.md differs from its rendering: run python benchmarks/run.py --render-only"

@@ -20,7 +20,9 @@ the kit's ``learning_init_args`` option.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
@@ -117,18 +119,24 @@ def _judge_modes(before: dict[str, Any], after: dict[str, Any], data: SyntheticD
 # ------------------------------------------------------------------- VAEs
 
 
-@torch.no_grad()
-def _negative_elbo(model: GenerativeModule, data: SyntheticData) -> float:
-    """Mean negative ELBO (nats per image) on the validation set, with the reparameterisation noise seeded."""
+@contextlib.contextmanager
+def _in_eval_mode(model: GenerativeModule) -> Iterator[None]:
+    """Evaluation mode for the block, the model's own mode restored afterwards."""
     was_training = model.training
     model.eval()
     try:
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            terms = model.elbo_terms(data.val_set.tensors[0])
-        return float((terms["recon"] + terms["kl"]).mean())
+        yield
     finally:
         model.train(was_training)
+
+
+@torch.no_grad()
+def _negative_elbo(model: GenerativeModule, data: SyntheticData) -> float:
+    """Mean negative ELBO (nats per image) on the validation set, with the reparameterisation noise seeded."""
+    with _in_eval_mode(model), torch.random.fork_rng():
+        torch.manual_seed(0)
+        terms = model.elbo_terms(data.val_set.tensors[0])
+    return float((terms["recon"] + terms["kl"]).mean())
 
 
 def _judge_elbo(before: float, after: float, data: SyntheticData) -> None:
@@ -144,14 +152,10 @@ def _judge_elbo(before: float, after: float, data: SyntheticData) -> None:
 
 @torch.no_grad()
 def _next_token_loss(model: GenerativeModule, data: SyntheticData) -> float:
-    was_training = model.training
-    model.eval()
-    try:
-        windows = data.val_set.tensors[0]
+    windows = data.val_set.tensors[0]
+    with _in_eval_mode(model):
         logits = model(windows[:, :-1])
-        return float(F.cross_entropy(logits.flatten(0, 1).float(), windows[:, 1:].flatten()))
-    finally:
-        model.train(was_training)
+    return float(F.cross_entropy(logits.flatten(0, 1).float(), windows[:, 1:].flatten()))
 
 
 def _judge_periodic(before: float, after: float, data: SyntheticData) -> None:
