@@ -18,6 +18,16 @@ from gen_framework.metrics.report import MetricRecord, evaluation_section, write
 from gen_framework.metrics.trained_features import FeatureRecipe
 
 
+#: Samples an image evaluation draws when neither ``--evaluation.num_samples`` nor the model says otherwise.
+DEFAULT_NUM_SAMPLES = 1000
+
+
+def evaluation_num_samples(model: Any) -> int:
+    """The model's ``evaluation_num_samples`` class attribute when it declares one, else :data:`DEFAULT_NUM_SAMPLES`."""
+    declared = getattr(model, "evaluation_num_samples", None)
+    return DEFAULT_NUM_SAMPLES if declared is None else int(declared)
+
+
 class Evaluation(Callback):
     """Evaluates the model with the metrics of its family and writes them, with their protocol, to ``metrics.json``.
 
@@ -48,7 +58,9 @@ class Evaluation(Callback):
     Args:
         every_n_steps: interval in global steps between evaluations during ``fit``; ``None`` evaluates only in
             ``validate`` and ``test``.
-        num_samples: samples generated for image metrics, and the most real images used (the split may be smaller).
+        num_samples: samples generated for image metrics, and the most real images used (the split may be smaller);
+            ``None``: the model's ``evaluation_num_samples`` class attribute when it declares one (a slow sampler
+            such as a PixelCNN declares fewer), else :data:`DEFAULT_NUM_SAMPLES`.
         iwae_samples: k of the importance-weighted NLL bound of VAEs; 0 skips it.
         seed: seed of the samples (chunk j uses ``seed + j``) and of the random estimates (KID subsets, IWAE).
         feature_network: ``"auto"`` (InceptionV3 if torch-fidelity and its weights are available locally, else
@@ -71,7 +83,7 @@ class Evaluation(Callback):
     def __init__(
         self,
         every_n_steps: int | None = None,
-        num_samples: int = 1000,
+        num_samples: int | None = None,
         iwae_samples: int = 64,
         seed: int = 0,
         feature_network: Literal["auto", "inception", "trained"] = "auto",
@@ -97,7 +109,7 @@ class Evaluation(Callback):
             "feature_steps": (feature_steps, 1),
         }
         for name, (value, minimum) in minimums.items():
-            if value is None and name in ("every_n_steps", "max_batches"):
+            if value is None and name in ("every_n_steps", "max_batches", "num_samples"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"Evaluation: `{name}` must be an integer >= {minimum}, got {value!r}")
@@ -114,8 +126,9 @@ class Evaluation(Callback):
         self.every_n_steps = every_n_steps
         self.filename = filename
         self.directory = directory
+        self._num_samples_given = num_samples is not None
         self.settings = EvaluationSettings(
-            num_samples=num_samples, sample_batch_size=sample_batch_size, iwae_samples=iwae_samples, seed=seed,
+            num_samples=DEFAULT_NUM_SAMPLES if num_samples is None else num_samples, sample_batch_size=sample_batch_size, iwae_samples=iwae_samples, seed=seed,
             feature_network=feature_network, inception_weights=inception_weights,
             feature_recipe=FeatureRecipe(steps=feature_steps), kid_subsets=kid_subsets,
             kid_subset_size=kid_subset_size, pr_neighbours=pr_neighbours, max_batches=max_batches,
@@ -184,6 +197,8 @@ class Evaluation(Callback):
         """Evaluate on the ``stage`` split, log ``<stage>/<name>`` (when ``log``) and write ``metrics.json``.
 
         Every rank calls it."""
+        if not self._num_samples_given:
+            self.settings = dataclasses.replace(self.settings, num_samples=evaluation_num_samples(pl_module))
         datamodule = getattr(trainer, "datamodule", None)
         if datamodule is None:
             raise ConfigError(

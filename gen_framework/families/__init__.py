@@ -1,6 +1,6 @@
 """The family base classes a plugin builds on: one LightningModule per family of generative models."""
 
-from gen_framework.families.adversarial import AdversarialModule
+from gen_framework.families.adversarial import AdversarialLoss, AdversarialModule
 from gen_framework.families.autoregressive import AutoregressiveModule
 from gen_framework.families.base import Family, GenerativeModule, Modality
 from gen_framework.families.variational import VariationalModule
@@ -14,6 +14,7 @@ FAMILY_BASES: dict[str, type[GenerativeModule]] = {
 
 __all__ = [
     "FAMILY_BASES",
+    "AdversarialLoss",
     "AdversarialModule",
     "AutoregressiveModule",
     "Family",

@@ -28,7 +28,10 @@ from gen_framework.errors import ConfigError
 from gen_framework.families.base import GenerativeModule
 from gen_framework.metrics.collapse import discriminator_accuracy, sample_diversity
 
+#: The adversarial losses the family implements (the ``loss`` option); import it to declare ``loss`` in a plugin.
 AdversarialLoss = Literal["non_saturating", "hinge", "wasserstein", "least_squares"]
+
+__all__ = ["AdversarialLoss", "AdversarialModule", "images_of"]
 
 
 class AdversarialModule(GenerativeModule):
@@ -46,7 +49,14 @@ class AdversarialModule(GenerativeModule):
         lr_d: Discriminator learning rate (a different value gives TTUR).
         betas_g: Adam betas of the generator.
         betas_d: Adam betas of the discriminator.
-        d_steps: Discriminator updates per training step (each on a fresh latent batch, same real batch).
+        d_steps: Discriminator updates per training step, each on a fresh latent batch; on the same real batch,
+            or on its own share of it with ``fresh_real_per_d_step``.
+        fresh_real_per_d_step: Split each training batch into ``d_steps`` equal parts, one per discriminator
+            update, so every critic update sees real images no other update of the step saw (WGAN-GP's
+            n_critic loop, which draws a batch per critic iteration). Set the data's ``batch_size`` to
+            ``d_steps`` times the batch of one update; the generator update draws that many latents. The data
+            are read by Lightning's loader as usual, so shuffling, DDP sharding and exact mid-epoch resume
+            are unchanged, and an epoch shows every real image to the critic once.
         loss: Adversarial loss: ``non_saturating`` (logistic), ``hinge``, ``wasserstein`` (with gradient
             penalty ``gp_weight``) or ``least_squares``.
         gp_weight: Weight of the WGAN-GP gradient penalty (used with ``loss="wasserstein"``).
@@ -71,6 +81,7 @@ class AdversarialModule(GenerativeModule):
         betas_g: tuple[float, float] = (0.5, 0.999),
         betas_d: tuple[float, float] = (0.5, 0.999),
         d_steps: int = 1,
+        fresh_real_per_d_step: bool = False,
         loss: AdversarialLoss = "non_saturating",
         gp_weight: float = 10.0,
         r1_gamma: float = 0.0,
@@ -98,6 +109,7 @@ class AdversarialModule(GenerativeModule):
         self.lr_g, self.lr_d = lr_g, lr_d
         self.betas_g, self.betas_d = tuple(betas_g), tuple(betas_d)
         self.d_steps = d_steps
+        self.fresh_real_per_d_step = fresh_real_per_d_step
         self.loss_type = loss
         self.gp_weight = gp_weight
         self.r1_gamma, self.r1_interval = r1_gamma, r1_interval
@@ -191,16 +203,33 @@ class AdversarialModule(GenerativeModule):
     def training_step(self, batch: Any, batch_idx: int) -> None:
         real = images_of(batch)
         opt_g, opt_d = self.optimizers()
-        batch_size = real.shape[0]
+        reals = self.real_batches_per_update(real)
         # Latents and any noise the networks draw come from this rank's stream for this step.
         with self.training_randomness():
-            for _ in range(self.d_steps):
-                metrics = self._discriminator_update(real, opt_d)
-            metrics["train/loss_g"] = self._generator_update(batch_size, opt_g)
+            for part in reals:
+                metrics = self._discriminator_update(part, opt_d)
+            metrics["train/loss_g"] = self._generator_update(reals[-1].shape[0], opt_g)
         self.step_losses = {"train/loss_d": metrics["train/loss_d"], "train/loss_g": metrics["train/loss_g"]}
         self._average_buffers()
         self.update_ema()
         self.log_train_metrics(metrics)
+
+    @final
+    def real_batches_per_update(self, real: Tensor) -> list[Tensor]:
+        """The real images ``(B_k, C, H, W)`` of each of the ``d_steps`` discriminator updates of a step.
+
+        Without ``fresh_real_per_d_step`` every update gets the whole batch; with it, update k gets the k-th of
+        ``d_steps`` consecutive parts (sizes differ by at most one when B is not a multiple of ``d_steps``).
+        """
+        if not self.fresh_real_per_d_step or self.d_steps == 1:
+            return [real] * self.d_steps
+        if real.shape[0] < self.d_steps:
+            raise ConfigError(
+                f"{type(self).__name__}: fresh_real_per_d_step splits each batch into d_steps={self.d_steps} parts, "
+                f"but a batch holds {real.shape[0]} images; set the data's batch_size to d_steps times the batch "
+                f"of one discriminator update (e.g. {self.d_steps * max(1, real.shape[0])})"
+            )
+        return list(real.tensor_split(self.d_steps))
 
     def _discriminator_update(self, real: Tensor, opt_d: Any) -> dict[str, Tensor]:
         # The generator runs under no_grad here, so nothing needs freezing: cheaper than toggle_optimizer,

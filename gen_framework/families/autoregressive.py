@@ -1,10 +1,16 @@
-"""`AutoregressiveModule`: the family base of next-token models (text and mu-law audio).
+"""`AutoregressiveModule`: the family base of next-token models (text, mu-law audio, image tokens).
 
 A plugin implements :meth:`AutoregressiveModule.build_network` (called once the vocabulary size V is known)
 and ``forward(tokens (B, T) int64, condition=None) -> logits (B, T, V)``, causal: the logits at position t
-depend only on tokens ≤ t. Optionally it supports incremental decoding through the cache protocol
-(:meth:`init_cache`, :meth:`forward_cached`). The base owns the next-token cross-entropy, bits per token,
-perplexity, the optimiser (AdamW with decay groups, warm-up and cosine decay) and :meth:`generate`.
+depend only on tokens ≤ t and predict token t + 1. Optionally it supports incremental decoding through the
+cache protocol (:meth:`init_cache`, :meth:`forward_cached`). The base owns the next-token cross-entropy, bits
+per token, perplexity, the optimiser (AdamW with decay groups, warm-up and cosine decay) and :meth:`generate`.
+
+Data that are not token windows (images, any tensor) reach the base through two adapter hooks:
+:meth:`~AutoregressiveModule.tokens_from_batch` turns a batch into token sequences ``(B, L)`` (e.g. quantised
+pixels in raster order after a start token) and :meth:`~AutoregressiveModule.decode_tokens` turns generated
+sequences back into samples (e.g. images ``(N, C, H, W)``); :meth:`~AutoregressiveModule.default_num_new_tokens`
+says how many tokens one sample needs. The loss, the kit's checks and sampling all go through them.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ class AutoregressiveModule(GenerativeModule):
     """
 
     family: ClassVar[Literal["autoregressive"]] = "autoregressive"
-    modality: ClassVar[Literal["text", "audio"]] = "text"
+    #: ``"image"`` for a model of image tokens (with ``output_range`` (-1, 1) and the adapter hooks).
+    modality: ClassVar[Literal["text", "audio", "image"]] = "text"
     output_range: ClassVar[tuple[float, float] | None] = None
     #: True when the model's cache itself realises the sliding context window (e.g. WaveNet's queues), so
     #: cached generation never has to refill it; False when the cache must be refilled whenever
@@ -110,13 +117,42 @@ class AutoregressiveModule(GenerativeModule):
         """
         raise NotImplementedError(f"{type(self).__name__} has no incremental decoding")
 
+    def tokens_from_batch(self, batch: Any) -> Tensor:
+        """Called on every training, validation and test batch (and by the kit's checks): token ids ``(B, L)``.
+
+        The loss is the next-token cross-entropy of ``forward(tokens[:, :-1])`` against ``tokens[:, 1:]``. The
+        default takes the token windows of text and audio batches (a tensor, the first item of a tuple, or
+        ``batch["tokens"]``). A model of other data converts here, with no gradients involved: an image model
+        quantises ``(B, C, H, W)`` pixels to V levels and lays them out in raster order after a start token,
+        ``(B, 1 + C·H·W)``. It runs on the batch already on the model's device.
+        """
+        return split_batch(batch)[0]
+
+    def condition_from_batch(self, batch: Any) -> Tensor | None:
+        """Called beside :meth:`tokens_from_batch`: the condition ``(B, ...)`` passed to ``forward``, or ``None``.
+
+        The default takes the second item of a tuple batch (labels) or ``batch["condition"]``.
+        """
+        return split_batch(batch)[1]
+
     def decode_tokens(self, tokens: Tensor) -> Tensor:
-        """Called on generated tokens ``(N, T)`` before :meth:`sample` returns them (identity for text)."""
+        """Called on generated tokens ``(N, T)`` before :meth:`sample` returns them: the inverse of
+        :meth:`tokens_from_batch`. Identity for text; mu-law decoding to audio ``(N, T)``; for images, drop the
+        start token and reshape and dequantise to ``(N, C, H, W)`` in ``output_range``."""
         return tokens
 
     def default_prompt(self) -> list[int]:
-        """Called when sampling without a prompt: the tokens every sample starts from."""
+        """Called when sampling without a prompt: the tokens every sample starts from (an image model's start
+        token)."""
         return [0]
+
+    def default_num_new_tokens(self) -> int:
+        """Called when sampling without ``max_new_tokens``: tokens generated after the prompt.
+
+        Text and audio default to 256; a model of fixed-size data returns the size of one sample in tokens
+        (an image model ``C·H·W``), so that ``sample(n)`` gives whole samples.
+        """
+        return 256
 
     # ---------------------------------------------------------- the network
 
@@ -187,7 +223,7 @@ class AutoregressiveModule(GenerativeModule):
         self.log(f"{stage}/perplexity", loss.exp(), sync_dist=True)
 
     def _next_token_loss(self, batch: Any) -> Tensor:
-        tokens, condition = split_batch(batch)
+        tokens, condition = self.tokens_from_batch(batch), self.condition_from_batch(batch)
         inputs, targets = tokens[:, :-1], tokens[:, 1:]
         logits = self(inputs) if condition is None else self(inputs, condition=condition)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
@@ -294,27 +330,41 @@ class AutoregressiveModule(GenerativeModule):
         num_samples: int,
         *,
         generator: torch.Generator,
-        prompt: str | None = None,
-        max_new_tokens: int = 256,
+        prompt: str | list[int] | None = None,
+        max_new_tokens: int | None = None,
         temperature: float = 1.0,
         top_k: int | None = None,
         top_p: float | None = None,
         use_cache: bool = True,
     ) -> Tensor:
-        """``num_samples`` continuations of ``prompt`` (text, encoded with the model's tokenizer).
+        """``num_samples`` continuations of ``prompt``, decoded by :meth:`decode_tokens`.
 
         Args:
-            prompt: Text every sample starts with; without it, :meth:`default_prompt`.
-            max_new_tokens: Tokens generated after the prompt.
+            prompt: Text every sample starts with (encoded with the model's tokenizer), or token ids ``(T0,)``
+                shared by all samples; without it, :meth:`default_prompt`. Per-sample prompts ``(N, T0)``:
+                call :meth:`generate` then :meth:`decode_tokens`.
+            max_new_tokens: Tokens generated after the prompt; ``None``: :meth:`default_num_new_tokens`
+                (256 for text and audio, one whole sample for fixed-size data such as images).
             temperature: Softmax temperature; 0 is greedy.
             top_k: Keep only the k most likely tokens.
             top_p: Nucleus sampling threshold.
             use_cache: Use incremental decoding when the network supports it.
 
         Returns:
-            ``decode_tokens`` of token ids ``(N, T0 + max_new_tokens)``.
+            ``decode_tokens`` of token ids ``(N, T0 + max_new_tokens)``: tokens for text, audio ``(N, T)``,
+            images ``(N, C, H, W)``.
         """
-        ids = self.encode_prompt(prompt) if prompt is not None else self.default_prompt()
+        if prompt is None:
+            ids = self.default_prompt()
+        elif isinstance(prompt, str):
+            ids = self.encode_prompt(prompt)
+        else:
+            self._require_network()
+            ids = [int(token) for token in prompt]
+            if not ids or any(not 0 <= token < (self.vocab_size or 0) for token in ids):
+                raise ConfigError(f"prompt token ids must be a non-empty list in [0, {self.vocab_size}), got {ids}")
+        if max_new_tokens is None:
+            max_new_tokens = self.default_num_new_tokens()
         start = torch.tensor(ids, dtype=torch.long, device=self.device).unsqueeze(0).repeat(num_samples, 1)
         tokens = self.generate(
             start, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,

@@ -22,6 +22,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from gen_framework._atomic import atomic_path
 from gen_framework.errors import CheckpointError, ConfigError
+from gen_framework.families._defaults import refuse_hidden_family_defaults
 from gen_framework.families._randomness import (
     base_seed,
     capture_rng_state,
@@ -73,6 +74,11 @@ class GenerativeModule(pl.LightningModule):
         self.step_losses: dict[str, Tensor] = {}
         #: Seed of the per-rank training streams (see :meth:`training_randomness`); set when ``fit`` starts.
         self.training_seed: int | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # kwargs.setdefault("loss", ...) in a plugin's __init__ is silently undone by genfw: refuse it up front.
+        refuse_hidden_family_defaults(cls)
 
     # ------------------------------------------------------------------ hooks
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,11 +171,32 @@ def _truncate(batch: Any, size: int) -> Any:
 def generated_chunks(
     module: nn.Module, total: int, settings: EvaluationSettings, shard: Shard, **options: Any
 ) -> Iterator[tuple[int, Tensor]]:
-    """``(index of the first sample, samples)`` of this process's chunks; chunk j is drawn with seed ``seed + j``."""
+    """``(index of the first sample, samples)`` of this process's chunks; chunk j is drawn with seed ``seed + j``.
+
+    After its first chunk, rank 0 prints how long drawing the rest will take when that is more than
+    :data:`ESTIMATE_AFTER_SECONDS` (a slow sampler with a large ``num_samples`` should not run silently).
+    """
+    started = time.perf_counter()
     for chunk, start in enumerate(range(0, total, settings.sample_batch_size)):
         if shard.owns(chunk):
             count = min(settings.sample_batch_size, total - start)
             yield start, module.sample(count, seed=settings.seed + chunk, **{**settings.sampling_options, **options})
+            if chunk == shard.rank and shard.rank == 0:
+                _print_estimate(time.perf_counter() - started, count, total, shard.world_size)
+
+
+#: Drawing samples for an evaluation prints an estimate of its duration when it will take longer than this.
+ESTIMATE_AFTER_SECONDS = 30.0
+
+
+def _print_estimate(seconds: float, done: int, total: int, world_size: int) -> None:
+    remaining = seconds * (total - done * world_size) / max(1, done * world_size)
+    if remaining > ESTIMATE_AFTER_SECONDS:
+        print(
+            f"genfw: evaluation draws {total} samples; the first {done} took {seconds:.0f} s, about "
+            f"{remaining / 60:.1f} min more (--evaluation.num_samples sets the count)",
+            flush=True,
+        )
 
 
 @contextlib.contextmanager

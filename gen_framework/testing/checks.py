@@ -262,11 +262,14 @@ def check_variational_terms(ctx: KitContext) -> None:
 
 
 def check_autoregressive_causality(ctx: KitContext) -> None:
-    """Changing token t leaves the logits at positions < t unchanged."""
+    """Changing token t leaves the logits at positions < t unchanged.
+
+    The tokens are the plugin's own: a batch of the kit's data for its data spec, through ``tokens_from_batch``.
+    """
     model = ctx.make_model()
     model.adopt_data_spec(ctx.data_spec)
     model.eval()
-    tokens = ctx.make_data(model).train_set.tensors[0][:2, :-1].clone()
+    tokens = model_tokens(ctx, model)[:2, :-1].clone()
     t = tokens.shape[1] // 2
     changed = tokens.clone()
     changed[:, t] = (changed[:, t] + 1) % model.vocab_size
@@ -283,11 +286,28 @@ def check_cached_generation_agrees(ctx: KitContext) -> None:
     model.eval()
     if model.init_cache(1) is None:
         raise CheckSkipped(f"{type(model).__name__}.init_cache returns None: the model has no incremental decoding")
-    prompt = ctx.make_data(model).train_set.tensors[0][:2, :3]
+    tokens = model_tokens(ctx, model)
+    prompt = tokens[:2, :3]
     steps = 2 * model.context_size + 3
+    if model.modality == "image":  # fixed-size data: generation cannot run past one sample
+        steps = min(steps, tokens.shape[1] - prompt.shape[1])
     cached = model.generate(prompt, steps, use_cache=True, seed=3, temperature=1.0, top_k=None)
     recomputed = model.generate(prompt, steps, use_cache=False, seed=3, temperature=1.0, top_k=None)
     assert torch.equal(cached, recomputed), "cached and recomputed generation disagree"
+
+
+def model_tokens(ctx: KitContext, model: torch.nn.Module) -> torch.Tensor:
+    """Token sequences ``(B, L)`` of the first batch of the kit's data, through the model's ``tokens_from_batch``."""
+    batch = next(iter(ctx.make_data(model).train_dataloader()))
+    tokens = model.tokens_from_batch(batch)
+    assert tokens.dim() == 2 and tokens.dtype == torch.long, (
+        f"{type(model).__name__}.tokens_from_batch must return int64 token ids (B, L), got {tokens.dtype} "
+        f"{tuple(tokens.shape)}"
+    )
+    assert 0 <= int(tokens.min()) and int(tokens.max()) < model.vocab_size, (
+        f"{type(model).__name__}.tokens_from_batch gave ids outside [0, vocab_size={model.vocab_size})"
+    )
+    return tokens
 
 
 # ------------------------------------------------------------------- helpers
