@@ -32,7 +32,7 @@ def test_the_range_is_the_one_pyproject_states():
 
 def test_the_installed_lightning_passes():
     check_lightning_cli(LightningCLI, pytorch_lightning.__version__)
-    from gen_framework._lightning_cli import GenFWCLI
+    from gen_framework.cli.app import GenFWCLI
 
     overridden = set(vars(GenFWCLI)) & set(PRIVATE_METHODS)
     assert overridden >= {"_parse_ckpt_path", "_prepare_subcommand_parser", "_set_seed", "_instantiate_trainer"}

@@ -12,7 +12,7 @@ import pytest
 
 from gen_framework.cli import main
 from gen_framework.errors import ConfigError
-from gen_framework.scaffold import new_plugin
+from gen_framework.cli.scaffold import new_plugin
 
 
 def install(source: Path, site: Path) -> dict[str, str]:

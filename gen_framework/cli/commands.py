@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                     arg.encode("utf-8")
                 except UnicodeEncodeError:  # bytes that were not UTF-8 on the command line
                     raise ConfigError(f"argument {arg!r} is not valid UTF-8 text") from None
-        from gen_framework._quiet import quiet_third_party
+        from gen_framework.cli.quiet import quiet_third_party
 
         with quiet_third_party(args[0]):
             run_lightning_cli(args)
@@ -156,7 +156,7 @@ def plugins_command(args: list[str]) -> int:
     if unknown or len(names) > 1:
         raise ConfigError(f"genfw plugins takes [--json] [--check] [NAME], got {' '.join(args)}")
     if names:
-        from gen_framework._plugin_help import describe_plugin
+        from gen_framework.cli.plugin_help import describe_plugin
 
         print(describe_plugin(names[0], as_json="--json" in args), end="")
         return 0
@@ -186,14 +186,14 @@ def new_plugin_command(args: list[str]) -> int:
     """``genfw new-plugin NAME --family F [--output DIR]``: write a plugin distribution that passes the kit."""
     import argparse
 
-    from gen_framework.scaffold import new_plugin
+    from gen_framework.cli.scaffold import new_plugin
 
     parser = argparse.ArgumentParser(prog="genfw new-plugin", description="Write a new plugin distribution.")
     parser.add_argument("name", help="registry name, ^[a-z][a-z0-9_]*$")
     parser.add_argument("--family", required=True, choices=["adversarial", "variational", "autoregressive"])
     parser.add_argument("--output", default=None, help="directory to write (default: ./NAME)")
     options = parser.parse_args(args)
-    from gen_framework._preflight import check_output_dir
+    from gen_framework.cli.preflight import check_output_dir
 
     check_output_dir("--output", options.output or options.name)
     target = new_plugin(options.name, options.family, options.output)
@@ -254,7 +254,7 @@ def resolve_data_name(value: str) -> str:
 
 def _config_files(args: list[str]) -> list[Path]:
     """The ``--config`` files in ``args``, each checked to be a readable YAML mapping of sections."""
-    from gen_framework._preflight import read_config
+    from gen_framework.cli.preflight import read_config
 
     files = []
     for i, arg in enumerate(args):
@@ -271,7 +271,7 @@ def _config_files(args: list[str]) -> list[Path]:
 
 def _config_section(files: list[Path], key: str) -> Any:
     """The value of top-level ``key`` in the last config file that sets it (plain YAML read, no eval)."""
-    from gen_framework._preflight import read_config
+    from gen_framework.cli.preflight import read_config
 
     value = None
     for path in files:
@@ -312,7 +312,7 @@ def _plugin_name(value: str) -> str | None:
 
 def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any] | None]:
     """Rewrite short names and apply the checkpoint's authority; returns (args, checkpoint class, checkpoint)."""
-    from gen_framework._resume import check_overrides_agree, check_resumable, model_overrides
+    from gen_framework.cli.resume import check_overrides_agree, check_resumable, model_overrides
     from gen_framework.checkpoint import checkpoint_class, find_last_checkpoint, read_checkpoint
 
     subcommand = args[0]
@@ -369,7 +369,7 @@ def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any
 
 def _help_model_class(args: list[str]) -> type | None:
     """The model whose options ``--help`` shows: the checkpoint's, else ``--model``'s (None: the generic help)."""
-    from gen_framework._plugin_help import help_model_class
+    from gen_framework.cli.plugin_help import help_model_class
 
     ckpt, model, root = (_option(args, name) for name in ("--ckpt_path", "--model", "--trainer.default_root_dir"))
     try:
@@ -409,7 +409,7 @@ def run_lightning_cli(args: list[str]) -> Any:
     registry.discover()
     import gen_framework.data  # noqa: F401  (datamodule short class names must be importable)
 
-    from gen_framework._run_dirs import forget_reserved, release_failed_runs
+    from gen_framework.cli.run_dirs import forget_reserved, release_failed_runs
 
     args, ckpt_class, checkpoint = prepare_args(args)
     cli_class = _cli_class()
@@ -426,7 +426,7 @@ def _cli_class() -> type:
     """``GenFWCLI``, defined on first use so that ``import gen_framework.cli`` stays cheap."""
     global _CLI_CLASS
     if _CLI_CLASS is None:
-        from gen_framework._lightning_cli import GenFWCLI
+        from gen_framework.cli.app import GenFWCLI
 
         _CLI_CLASS = GenFWCLI
     return _CLI_CLASS

@@ -11,10 +11,10 @@ from jsonargparse import ArgumentError, set_parsing_settings
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from gen_framework._data_links import checkpoint_keys, given_options, link_data_to_model
+from gen_framework.cli.data_links import checkpoint_keys, given_options, link_data_to_model
 from gen_framework._lightning_compat import check_lightning_cli
-from gen_framework._parse_errors import class_aliases, describe_interpolation_error, describe_parse_error
-from gen_framework._preflight import check_finite, check_output_dirs, describe_allocation_failure
+from gen_framework.cli.errors import class_aliases, describe_interpolation_error, describe_parse_error
+from gen_framework.cli.preflight import check_finite, check_output_dirs, describe_allocation_failure
 from gen_framework.callbacks.evaluation import Evaluation
 from gen_framework.callbacks.hook_dispatch import skip_all_inherited_batch_hooks
 from gen_framework.callbacks.preemption import Preemption
@@ -25,7 +25,7 @@ from gen_framework.checkpoint import DEFAULT_RUNS_DIR
 from gen_framework.errors import CheckpointError, ConfigError, GenFrameworkError
 from gen_framework.families.base import CHECKPOINT_KEY, GenerativeModule
 from gen_framework.registry import registry
-from gen_framework.sampling import (
+from gen_framework.cli.predict import (
     DEFAULT_MAX_NUM_SAMPLES,
     DEFAULT_MAX_SAMPLE_LENGTH,
     SampleRequests,
@@ -77,7 +77,7 @@ class GenFWCLI(LightningCLI):
         # A parse error raises instead of printing usage and exiting; parse_arguments turns it into a ConfigError.
         parser.exit_on_error = False
         if self._help:
-            from gen_framework._plugin_help import keep_paragraphs
+            from gen_framework.cli.plugin_help import keep_paragraphs
 
             keep_paragraphs(parser)  # subcommand parsers take the root's formatter
         return parser
@@ -135,7 +135,7 @@ class GenFWCLI(LightningCLI):
                     self._ckpt_class, "generate_samples", "sampling", as_group=True, skip=_SAMPLING_SKIP
                 )
         if self._help:
-            from gen_framework._plugin_help import help_description
+            from gen_framework.cli.plugin_help import help_description
 
             parser.description = help_description(subcommand, parser.description, self._ckpt_class)
         return parser
@@ -330,7 +330,7 @@ class GenFWCLI(LightningCLI):
 
 def _reserve_run_folder(init_args: Any) -> None:
     """Claims the logger's ``version_N`` folder atomically (two fits started together never share one)."""
-    from gen_framework._run_dirs import is_main_process, reserve_version
+    from gen_framework.cli.run_dirs import is_main_process, reserve_version
 
     if init_args is None or "version" not in init_args or init_args.version is not None or not is_main_process():
         return
