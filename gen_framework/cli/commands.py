@@ -20,9 +20,12 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gen_framework.errors import CheckpointError, ConfigError, GenFrameworkError, PluginError
+
+if TYPE_CHECKING:
+    from gen_framework.cli.checkpoint_authority import CheckpointDecision
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 DEBUG_ENV = "GEN_FRAMEWORK_DEBUG"
@@ -281,22 +284,6 @@ def _config_section(files: list[Path], key: str) -> Any:
     return value
 
 
-def _same_class(requested: str, cls: type) -> bool:
-    """True when ``requested`` (class name, class path or re-exported path) names ``cls``."""
-    if requested in (_class_path(cls), cls.__name__, cls.__qualname__):
-        return True
-    module_name, _, attr = requested.rpartition(".")
-    if not module_name:
-        return False
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module_name), attr, None) is cls
-    # a name such as "..." or ".x" is a relative import, which import_module refuses with TypeError
-    except (ImportError, TypeError, ValueError):
-        return False
-
-
 def _plugin_name(value: str) -> str | None:
     """The registry name of the plugin a ``--model`` value names (``dcgan``, a class name or a class path)."""
     from gen_framework.registry import registry
@@ -310,14 +297,19 @@ def _plugin_name(value: str) -> str | None:
     return None
 
 
-def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any] | None]:
-    """Rewrite short names and apply the checkpoint's authority; returns (args, checkpoint class, checkpoint)."""
-    from gen_framework.cli.resume import check_overrides_agree, check_resumable, model_overrides
-    from gen_framework.checkpoint import checkpoint_class, find_last_checkpoint, read_checkpoint
+def prepare_args(args: list[str]) -> tuple[list[str], CheckpointDecision | None]:
+    """Rewrite short names and find the checkpoint that decides the model; returns (args, decision).
+
+    The checkpoint rule itself lives in :mod:`gen_framework.cli.checkpoint_authority`; this reads what the
+    command says about it (``--ckpt_path``, ``--model``, ``--model.*``, the same keys in ``--config`` files).
+    """
+    from gen_framework.cli.checkpoint_authority import class_path, decide
+    from gen_framework.cli.resume import model_overrides
+    from gen_framework.cli.run_dirs import DEFAULT_RUNS_DIR
 
     subcommand = args[0]
     if any(a in ("-h", "--help") for a in args):
-        return args, _help_model_class(args), None
+        return args, None
     model = _option(args, "--model")
     plugin_scope = _plugin_name(model[1]) if model is not None else None
     if model is not None:
@@ -338,45 +330,37 @@ def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any
     if ckpt is None:
         if subcommand == "predict":
             raise ConfigError("genfw predict needs --ckpt_path: a checkpoint written by genfw fit, or 'last'")
-        return _with_default_data(args, files), None, None
-    ckpt_path = ckpt[1]
+        return _with_default_data(args, files), None
     requested = _option(args, "--model")
     config_model = _config_section(files, "model")
     if isinstance(config_model, dict) and config_model.get("class_path") and requested is None:
         requested = (-1, str(config_model["class_path"]))
         plugin_scope = _plugin_name(requested[1])
-    if ckpt_path == "last":
-        root = _option(args, "--trainer.default_root_dir")
-        ckpt_path = str(find_last_checkpoint(root[1] if root else "runs", plugin=plugin_scope))
-        args = _set_option(args, "--ckpt_path", ckpt_path)
-    checkpoint = read_checkpoint(ckpt_path)
-    cls = checkpoint_class(checkpoint, source=ckpt_path, typed_class_path=requested[1] if requested else None)
-    if subcommand == "fit":
-        check_resumable(checkpoint, ckpt_path)
-    if requested is not None and not _same_class(requested[1], cls):
-        raise ConfigError(
-            f"--model {requested[1]} contradicts the checkpoint {ckpt_path}, which holds a {cls.__name__} "
-            f"({_class_path(cls)}); drop --model or pick a checkpoint of that model"
-        )
-    stored = {k: v for k, v in (checkpoint.get("hyper_parameters") or {}).items() if not k.startswith("_")}
-    check_overrides_agree(model_overrides(args, config_model), stored, ckpt_path=ckpt_path, model_name=cls.__name__)
+    root = _option(args, "--trainer.default_root_dir")
+    decision = decide(
+        subcommand, ckpt[1], requested_model=requested[1] if requested else None, plugin=plugin_scope,
+        overrides=model_overrides(args, config_model), runs_root=root[1] if root else DEFAULT_RUNS_DIR,
+    )
+    if ckpt[1] != decision.path:  # 'last', resolved
+        args = _set_option(args, "--ckpt_path", decision.path)
     if _option(args, "--model") is None:
-        args = [*args, "--model", _class_path(cls)]
+        args = [*args, "--model", class_path(decision.model_class)]
     if subcommand in ("fit", "validate", "test"):
-        args = _with_default_data(args, files, cls)
-    return args, cls, checkpoint
+        args = _with_default_data(args, files, decision.model_class)
+    return args, decision
 
 
 def _help_model_class(args: list[str]) -> type | None:
     """The model whose options ``--help`` shows: the checkpoint's, else ``--model``'s (None: the generic help)."""
     from gen_framework.cli.plugin_help import help_model_class
+    from gen_framework.cli.run_dirs import DEFAULT_RUNS_DIR
 
     ckpt, model, root = (_option(args, name) for name in ("--ckpt_path", "--model", "--trainer.default_root_dir"))
     try:
         class_path = resolve_model_name(model[1]) if model else None
     except GenFrameworkError:
         class_path = None
-    return help_model_class(ckpt[1] if ckpt else None, class_path, root[1] if root else "runs")
+    return help_model_class(ckpt[1] if ckpt else None, class_path, root[1] if root else DEFAULT_RUNS_DIR)
 
 
 def _with_default_data(args: list[str], files: list[Path], cls: type | None = None) -> list[str]:
@@ -391,7 +375,9 @@ def _with_default_data(args: list[str], files: list[Path], cls: type | None = No
         name = model[1] if model else (config_model or {}).get("class_path") if isinstance(config_model, dict) else None
         if not isinstance(name, str):
             return args
-        cls = next((c for c in registry.module_classes() if _same_class(name, c)), None)
+        from gen_framework.cli.checkpoint_authority import same_class
+
+        cls = next((c for c in registry.module_classes() if same_class(name, c)), None)
     record = registry.record_for_class(cls) if cls is not None else None
     if record is None or record.spec is None or record.spec.default_datamodule is None:
         return args
@@ -411,10 +397,14 @@ def run_lightning_cli(args: list[str]) -> Any:
 
     from gen_framework.cli.run_dirs import forget_reserved, release_failed_runs
 
-    args, ckpt_class, checkpoint = prepare_args(args)
+    args, decision = prepare_args(args)
+    if decision is not None:
+        model_class = decision.model_class
+    else:  # --help shows the options of the model a --ckpt_path or --model names
+        model_class = _help_model_class(args) if any(a in ("-h", "--help") for a in args) else None
     cli_class = _cli_class()
     try:
-        cli = cli_class(args, ckpt_class, checkpoint)
+        cli = cli_class(args, decision, model_class)
     except BaseException:
         release_failed_runs()  # a start that failed leaves no empty version_N behind
         raise
