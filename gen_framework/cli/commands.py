@@ -189,18 +189,20 @@ def new_plugin_command(args: list[str]) -> int:
     """``genfw new-plugin NAME --family F [--output DIR]``: write a plugin distribution that passes the kit."""
     import argparse
 
-    from gen_framework.cli.scaffold import new_plugin
+    from typing import get_args
+
+    from gen_framework.cli.scaffold import FamilyName, install_command, new_plugin
 
     parser = argparse.ArgumentParser(prog="genfw new-plugin", description="Write a new plugin distribution.")
     parser.add_argument("name", help="registry name, ^[a-z][a-z0-9_]*$")
-    parser.add_argument("--family", required=True, choices=["adversarial", "variational", "autoregressive"])
+    parser.add_argument("--family", required=True, choices=list(get_args(FamilyName)))
     parser.add_argument("--output", default=None, help="directory to write (default: ./NAME)")
     options = parser.parse_args(args)
     from gen_framework.cli.preflight import check_output_dir
 
     check_output_dir("--output", options.output or options.name)
     target = new_plugin(options.name, options.family, options.output)
-    print(f"genfw: wrote plugin {options.name!r} to {target}; install it with: pip install {target}")
+    print(f"genfw: wrote plugin {options.name!r} to {target}; install it with: {install_command(target)}")
     return 0
 
 
