@@ -27,6 +27,7 @@ from gen_framework.callbacks.preemption import Preemption
 from gen_framework.callbacks.run_checkpoint import RunCheckpoint
 from gen_framework.callbacks.signal_stop import SignalStop
 from gen_framework.callbacks.training_health import TrainingHealth
+from gen_framework.checkpoint_io import AtomicCheckpointIO
 from gen_framework.cli.checkpoint_authority import CheckpointDecision, ReadOnceCheckpointIO
 from gen_framework.cli.data_links import given_options, link_data_to_model
 from gen_framework.cli.errors import class_aliases, describe_argument_error, describe_interpolation_error, option_keys
@@ -80,6 +81,7 @@ class GenFWCLI(LightningCLI):
         self._help = any(a in ("-h", "--help") for a in args)
         self._given: set[str] | None = None
         self._parsers: dict[str, LightningArgumentParser] = {}
+        self._building: str | None = None  # the subcommand whose parser is being built
         common = {"parser_mode": "omegaconf+", "default_env": False, "prog": "genfw", "exit_on_error": False}
         super().__init__(
             model_class=GenerativeModule,
@@ -160,7 +162,7 @@ class GenFWCLI(LightningCLI):
             help="CPU threads of each process for PyTorch's operators (torch.set_num_threads). Default: PyTorch's "
             "choice, one per physical core. On a machine busy with other work, 1 can be several times faster.",
         )
-        if getattr(self, "_building", None) == "predict":
+        if self._building == "predict":
             self._add_predict_arguments(parser)
 
     def _add_predict_arguments(self, parser: LightningArgumentParser) -> None:
@@ -382,14 +384,14 @@ def _with_genfw_callbacks(trainer_config: dict[str, Any]) -> list[Any]:
 
 
 def _with_checkpoint_io(plugins: Any, strategy: Any, decision: CheckpointDecision | None) -> Any:
-    """Trainer plugins with :class:`ReadOnceCheckpointIO` added (atomic writes; the decided checkpoint served from
-    memory), unless a checkpoint writer is already chosen."""
+    """Trainer plugins with :class:`AtomicCheckpointIO` added (:class:`ReadOnceCheckpointIO` when a checkpoint
+    decides the model: it serves that checkpoint from memory), unless a checkpoint writer is already chosen."""
     from lightning_fabric.plugins import CheckpointIO
 
     listed = [] if plugins is None else list(plugins) if isinstance(plugins, list | tuple) else [plugins]
     if any(isinstance(p, CheckpointIO) for p in listed) or getattr(strategy, "_checkpoint_io", None) is not None:
         return plugins
-    return [*listed, ReadOnceCheckpointIO(decision)]
+    return [*listed, ReadOnceCheckpointIO(decision) if decision is not None else AtomicCheckpointIO()]
 
 
 def checkpoint_run_dir(ckpt_path: str | os.PathLike[str]) -> Path:

@@ -6,7 +6,8 @@ What this module adds to LightningCLI:
   too (``--model dcgan``); datamodules by short name (``--data mnist``);
 - a checkpoint decides the model: ``validate | test | predict --ckpt_path K`` need no ``--model``, a
   ``--model`` or ``--model.*`` that contradicts the checkpoint is an error rather than silently ignored, and
-  ``--ckpt_path last`` finds the newest checkpoint;
+  ``--ckpt_path last`` finds the newest finished checkpoint of the chosen plugin (one module applies this rule and
+  reads the checkpoint once: :mod:`gen_framework.cli.checkpoint_authority`);
 - ``predict`` writes ``--num_samples`` samples to ``--output_dir`` with ``--sampling.*`` options;
 - each run gets its own log directory, so running twice in one directory never fails on ``config.yaml``;
 - user errors print one message and exit with code 2 (``--debug`` or ``GEN_FRAMEWORK_DEBUG=1`` for the
