@@ -28,7 +28,10 @@ def install(source: Path, site: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "family",
-    ["adversarial", pytest.param("variational", marks=pytest.mark.slow), pytest.param("autoregressive", marks=pytest.mark.slow)],
+    # each runs the generated kit's DDP check: two processes
+    [pytest.param("adversarial", marks=pytest.mark.distributed),
+     pytest.param("variational", marks=[pytest.mark.slow, pytest.mark.distributed]),
+     pytest.param("autoregressive", marks=[pytest.mark.slow, pytest.mark.distributed])],
 )
 def test_a_generated_plugin_installs_is_listed_and_passes_the_kit(family, tmp_path, capsys):
     name = f"scaffolded_{family[:3]}"
@@ -59,7 +62,8 @@ def test_the_install_command_is_the_local_folder_never_a_bare_name(tmp_path, cap
     pyproject = (tmp_path / "my_gan" / "pyproject.toml").read_text()
     assert '"distributed: ' in pyproject and '"learning: ' in pyproject and "--strict-markers" in pyproject
     # one version scheme: the plugin API version in the spec; the dependency is only a floor
-    assert 'dependencies = ["gen-framework>=' in pyproject and "<" not in pyproject.split("dependencies")[1].split("]")[0]
+    dependencies = pyproject.split("dependencies = ", 1)[1].split("]")[0]
+    assert dependencies.startswith('["gen-framework>=') and "<" not in dependencies
     assert 'api_version="' in (tmp_path / "my_gan" / "gen_framework_my_gan" / "__init__.py").read_text()
     assert "include_distributed" not in (tmp_path / "my_gan" / "tests" / "test_conformance.py").read_text()
 

@@ -124,7 +124,9 @@ class GenFWCLI(LightningCLI):
             self._building = subcommand
         return parser
 
-    def setup_parser(self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]) -> None:
+    def setup_parser(
+        self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
+    ) -> None:
         super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
         for parser in self._parsers.values():
             try:

@@ -363,7 +363,8 @@ def _help_model_class(args: list[str]) -> type | None:
         class_path = resolve_model_name(model[1]) if model else None
     except GenFrameworkError:
         class_path = None
-    return help_model_class(ckpt[1] if ckpt else None, class_path, root[1] if root else DEFAULT_RUNS_DIR)
+    plugin = _plugin_name(model[1]) if model else None  # 'last' within that plugin, as when the command runs
+    return help_model_class(ckpt[1] if ckpt else None, class_path, root[1] if root else DEFAULT_RUNS_DIR, plugin)
 
 
 def _with_default_data(args: list[str], files: list[Path], cls: type | None = None) -> list[str]:

@@ -143,9 +143,12 @@ def keep_paragraphs(parser: Any) -> None:
     parser.formatter_class = ParagraphFormatter
 
 
-def help_model_class(ckpt_path: str | None, model: str | None, runs_root: str = "runs") -> type | None:
+def help_model_class(
+    ckpt_path: str | None, model: str | None, runs_root: str = "runs", plugin: str | None = None
+) -> type | None:
     """The model class a ``--help`` command is about: the checkpoint's (``ckpt_path``, or ``"last"`` under
-    ``runs_root``), else the one ``model`` (a class path or class name) names; ``None`` when neither resolves."""
+    ``runs_root``, of ``plugin`` when given), else the one ``model`` (a class path or class name) names; ``None``
+    when neither resolves."""
     import importlib
 
     try:
@@ -153,7 +156,7 @@ def help_model_class(ckpt_path: str | None, model: str | None, runs_root: str = 
             from gen_framework.cli.checkpoint_authority import CheckpointDecision
             from gen_framework.cli.run_dirs import find_last_checkpoint
 
-            path = str(find_last_checkpoint(runs_root)) if ckpt_path == "last" else ckpt_path
+            path = str(find_last_checkpoint(runs_root, plugin=plugin)) if ckpt_path == "last" else ckpt_path
             return CheckpointDecision.read(path).model_class
         if model is not None:
             module, _, attr = model.rpartition(".")
