@@ -19,18 +19,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gen_framework.checkpoint_io import AtomicCheckpointIO
+from gen_framework.cli.arguments import class_path, config_section, option, plugin_name, same_class, set_option
 from gen_framework.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     from gen_framework.families.base import GenerativeModule
-
-
-def class_path(cls: type) -> str:
-    """``module.QualName`` of ``cls``."""
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 @dataclass
@@ -155,20 +152,51 @@ def decide(
     return decision
 
 
-def same_class(requested: str, cls: type) -> bool:
-    """True when ``requested`` (class name, class path or re-exported path) names ``cls``."""
-    if requested in (class_path(cls), cls.__name__, cls.__qualname__):
-        return True
-    module_name, _, attr = requested.rpartition(".")
-    if not module_name:
-        return False
-    import importlib
+def decide_for_command(
+    args: list[str], files: list[Path], *, plugin: str | None = None
+) -> tuple[list[str], CheckpointDecision | None]:
+    """The checkpoint a command line (subcommand first) and its ``--config`` files name, applied: returns the
+    arguments with ``last`` resolved and ``--model`` set to the checkpoint's class, and the decision (``None`` when
+    no checkpoint is named).
 
-    try:
-        return getattr(importlib.import_module(module_name), attr, None) is cls
-    # a name such as "..." or ".x" is a relative import, which import_module refuses with TypeError
-    except (ImportError, TypeError, ValueError):
-        return False
+    Args:
+        plugin: The registry name the user gave with ``--model``, if any (``last`` is searched within its runs).
+
+    Raises:
+        ConfigError: ``predict`` without a checkpoint, a config whose ``ckpt_path`` is not a string, or
+            anything :func:`decide` refuses.
+    """
+    from gen_framework.cli.resume import model_overrides
+    from gen_framework.cli.run_dirs import DEFAULT_RUNS_DIR
+
+    subcommand = args[0]
+    ckpt = option(args, "--ckpt_path")
+    config_ckpt = config_section(files, "ckpt_path")
+    if ckpt is None and config_ckpt is not None:
+        # a config's ckpt_path gets the same checks and authority as --ckpt_path
+        if not isinstance(config_ckpt, str):
+            raise ConfigError(f"ckpt_path in a config must be a path or 'last', got {config_ckpt!r}")
+        args = [*args, "--ckpt_path", config_ckpt]
+        ckpt = option(args, "--ckpt_path")
+    if ckpt is None:
+        if subcommand == "predict":
+            raise ConfigError("genfw predict needs --ckpt_path: a checkpoint written by genfw fit, or 'last'")
+        return args, None
+    requested = option(args, "--model")
+    config_model = config_section(files, "model")
+    if isinstance(config_model, dict) and config_model.get("class_path") and requested is None:
+        requested = (-1, str(config_model["class_path"]))
+        plugin = plugin_name(requested[1])
+    root = option(args, "--trainer.default_root_dir")
+    decision = decide(
+        subcommand, ckpt[1], requested_model=requested[1] if requested else None, plugin=plugin,
+        overrides=model_overrides(args, config_model), runs_root=root[1] if root else DEFAULT_RUNS_DIR,
+    )
+    if ckpt[1] != decision.path:  # 'last', resolved
+        args = set_option(args, "--ckpt_path", decision.path)
+    if option(args, "--model") is None:
+        args = [*args, "--model", class_path(decision.model_class)]
+    return args, decision
 
 
 class ReadOnceCheckpointIO(AtomicCheckpointIO):
@@ -188,4 +216,4 @@ class ReadOnceCheckpointIO(AtomicCheckpointIO):
         return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
 
 
-__all__ = ["CheckpointDecision", "class_path", "decide", "ReadOnceCheckpointIO", "same_class"]
+__all__ = ["CheckpointDecision", "ReadOnceCheckpointIO", "decide", "decide_for_command"]

@@ -20,9 +20,17 @@ import json
 import os
 import re
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gen_framework.cli.arguments import (
+    config_files,
+    option,
+    plugin_name,
+    resolve_data_name,
+    resolve_model_name,
+    set_option,
+    with_default_data,
+)
 from gen_framework.errors import CheckpointError, ConfigError, GenFrameworkError, PluginError
 
 if TYPE_CHECKING:
@@ -207,149 +215,27 @@ def new_plugin_command(args: list[str]) -> int:
     return 0
 
 
-# ------------------------------------------------------- argument rewriting
-
-
-def _option(args: list[str], name: str) -> tuple[int, str] | None:
-    """Index and value of the last ``--name V`` / ``--name=V`` in ``args``."""
-    found = None
-    for i, arg in enumerate(args):
-        if arg == name and i + 1 < len(args):
-            found = (i, args[i + 1])
-        elif arg.startswith(name + "="):
-            found = (i, arg.split("=", 1)[1])
-    return found
-
-
-def _set_option(args: list[str], name: str, value: str) -> list[str]:
-    """``args`` with every ``--name`` occurrence's value replaced by ``value``."""
-    out = list(args)
-    for i, arg in enumerate(out):
-        if arg == name and i + 1 < len(out):
-            out[i + 1] = value
-        elif arg.startswith(name + "="):
-            out[i] = f"{name}={value}"
-    return out
-
-
-def _class_path(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def resolve_model_name(value: str) -> str:
-    """A plugin name (``dcgan``) becomes its class path; class names and paths pass through."""
-    from gen_framework.registry import registry
-
-    if value.startswith(("{", "[")) or value.endswith((".yaml", ".yml", ".json")):
-        return value
-    if "." not in value and value.islower():
-        return _class_path(registry.get(value).module_class)
-    return value
-
-
-def resolve_data_name(value: str) -> str:
-    """A datamodule short name (``mnist``) becomes its class path; class names and paths pass through."""
-    from gen_framework.data import DATAMODULES
-
-    if value in DATAMODULES:
-        return _class_path(DATAMODULES[value])
-    if "." not in value and value.islower() and not value.startswith(("{", "[")):
-        raise ConfigError(f"unknown datamodule {value!r}; available: {', '.join(sorted(DATAMODULES))}")
-    return value
-
-
-def _config_files(args: list[str]) -> list[Path]:
-    """The ``--config`` files in ``args``, each checked to be a readable YAML mapping of sections."""
-    from gen_framework.cli.preflight import read_config
-
-    files = []
-    for i, arg in enumerate(args):
-        if arg in ("-c", "--config") and i + 1 < len(args):
-            files.append(Path(args[i + 1]))
-        elif arg.startswith("--config="):
-            files.append(Path(arg.split("=", 1)[1]))
-    for path in files:
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        read_config(path)
-    return files
-
-
-def _config_section(files: list[Path], key: str) -> Any:
-    """The value of top-level ``key`` in the last config file that sets it (plain YAML read, no eval)."""
-    from gen_framework.cli.preflight import read_config
-
-    value = None
-    for path in files:
-        content = read_config(path)
-        if key in content:
-            value = content[key]
-    return value
-
-
-def _plugin_name(value: str) -> str | None:
-    """The registry name of the plugin a ``--model`` value names (``dcgan``, a class name or a class path)."""
-    from gen_framework.registry import registry
-
-    if "." not in value and value.islower():
-        return value
-    for cls in registry.module_classes():
-        if value in (_class_path(cls), cls.__name__):
-            record = registry.record_for_class(cls)
-            return record.name if record is not None else None
-    return None
+# ------------------------------------------------------- before parsing
 
 
 def prepare_args(args: list[str]) -> tuple[list[str], CheckpointDecision | None]:
-    """Rewrite short names and find the checkpoint that decides the model; returns (args, decision).
+    """Rewrite short names and find the checkpoint that decides the model; returns (args, decision)."""
+    from gen_framework.cli.checkpoint_authority import decide_for_command
 
-    The checkpoint rule itself lives in :mod:`gen_framework.cli.checkpoint_authority`; this reads what the
-    command says about it (``--ckpt_path``, ``--model``, ``--model.*``, the same keys in ``--config`` files).
-    """
-    from gen_framework.cli.checkpoint_authority import class_path, decide
-    from gen_framework.cli.resume import model_overrides
-    from gen_framework.cli.run_dirs import DEFAULT_RUNS_DIR
-
-    subcommand = args[0]
     if any(a in ("-h", "--help") for a in args):
         return args, None
-    model = _option(args, "--model")
-    plugin_scope = _plugin_name(model[1]) if model is not None else None
+    model = option(args, "--model")
     if model is not None:
-        args = _set_option(args, "--model", resolve_model_name(model[1]))
-    data = _option(args, "--data")
+        args = set_option(args, "--model", resolve_model_name(model[1]))
+    data = option(args, "--data")
     if data is not None:
-        args = _set_option(args, "--data", resolve_data_name(data[1]))
-    files = _config_files(args)
-
-    ckpt = _option(args, "--ckpt_path")
-    config_ckpt = _config_section(files, "ckpt_path")
-    if ckpt is None and config_ckpt is not None:
-        # a config's ckpt_path gets the same checks and authority as --ckpt_path
-        if not isinstance(config_ckpt, str):
-            raise ConfigError(f"ckpt_path in a config must be a path or 'last', got {config_ckpt!r}")
-        args = [*args, "--ckpt_path", config_ckpt]
-        ckpt = _option(args, "--ckpt_path")
-    if ckpt is None:
-        if subcommand == "predict":
-            raise ConfigError("genfw predict needs --ckpt_path: a checkpoint written by genfw fit, or 'last'")
-        return _with_default_data(args, files), None
-    requested = _option(args, "--model")
-    config_model = _config_section(files, "model")
-    if isinstance(config_model, dict) and config_model.get("class_path") and requested is None:
-        requested = (-1, str(config_model["class_path"]))
-        plugin_scope = _plugin_name(requested[1])
-    root = _option(args, "--trainer.default_root_dir")
-    decision = decide(
-        subcommand, ckpt[1], requested_model=requested[1] if requested else None, plugin=plugin_scope,
-        overrides=model_overrides(args, config_model), runs_root=root[1] if root else DEFAULT_RUNS_DIR,
-    )
-    if ckpt[1] != decision.path:  # 'last', resolved
-        args = _set_option(args, "--ckpt_path", decision.path)
-    if _option(args, "--model") is None:
-        args = [*args, "--model", class_path(decision.model_class)]
-    if subcommand in ("fit", "validate", "test"):
-        args = _with_default_data(args, files, decision.model_class)
+        args = set_option(args, "--data", resolve_data_name(data[1]))
+    files = config_files(args)
+    # the plugin the user named ('last' is searched within its runs), before its name became a class path
+    plugin = plugin_name(model[1]) if model is not None else None
+    args, decision = decide_for_command(args, files, plugin=plugin)
+    if decision is None or args[0] in ("fit", "validate", "test"):
+        args = with_default_data(args, files, decision.model_class if decision else None)
     return args, decision
 
 
@@ -358,35 +244,13 @@ def _help_model_class(args: list[str]) -> type | None:
     from gen_framework.cli.plugin_help import help_model_class
     from gen_framework.cli.run_dirs import DEFAULT_RUNS_DIR
 
-    ckpt, model, root = (_option(args, name) for name in ("--ckpt_path", "--model", "--trainer.default_root_dir"))
+    ckpt, model, root = (option(args, name) for name in ("--ckpt_path", "--model", "--trainer.default_root_dir"))
     try:
         class_path = resolve_model_name(model[1]) if model else None
     except GenFrameworkError:
         class_path = None
-    plugin = _plugin_name(model[1]) if model else None  # 'last' within that plugin, as when the command runs
+    plugin = plugin_name(model[1]) if model else None  # 'last' within that plugin, as when the command runs
     return help_model_class(ckpt[1] if ckpt else None, class_path, root[1] if root else DEFAULT_RUNS_DIR, plugin)
-
-
-def _with_default_data(args: list[str], files: list[Path], cls: type | None = None) -> list[str]:
-    """Add the plugin's default datamodule when neither the command line nor a config chooses one."""
-    if _option(args, "--data") is not None or _config_section(files, "data") is not None:
-        return args
-    from gen_framework.registry import registry
-
-    if cls is None:
-        model = _option(args, "--model")
-        config_model = _config_section(files, "model")
-        name = model[1] if model else (config_model or {}).get("class_path") if isinstance(config_model, dict) else None
-        if not isinstance(name, str):
-            return args
-        from gen_framework.cli.checkpoint_authority import same_class
-
-        cls = next((c for c in registry.module_classes() if same_class(name, c)), None)
-    record = registry.record_for_class(cls) if cls is not None else None
-    if record is None or record.spec is None or record.spec.default_datamodule is None:
-        return args
-    # Right after the subcommand, so that --data.* options given later apply to it.
-    return [args[0], "--data", resolve_data_name(record.spec.default_datamodule), *args[1:]]
 
 
 # ---------------------------------------------------------------- the CLI
