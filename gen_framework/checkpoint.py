@@ -21,10 +21,6 @@ from gen_framework.errors import CheckpointError
 if TYPE_CHECKING:
     from gen_framework.families.base import GenerativeModule
 
-#: Where ``genfw`` writes runs unless told otherwise; ``--ckpt_path last`` searches here.
-DEFAULT_RUNS_DIR = "runs"
-
-
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The checkpoint dict at ``path``, loaded with ``weights_only=True`` on the CPU after an integrity check.
 
@@ -167,28 +163,3 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str = "cpu") 
         return cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
     except (RuntimeError, KeyError, TypeError) as err:
         raise CheckpointError(f"{path} does not fit {cls.__name__}: {err}") from err
-
-
-def find_last_checkpoint(root: str | os.PathLike[str] = DEFAULT_RUNS_DIR, *, plugin: str | None = None) -> Path:
-    """The most recently written ``last.ckpt`` (or any ``.ckpt`` if none is called so) under ``root``.
-
-    Args:
-        root: Where runs are written (``runs``).
-        plugin: Only that plugin's runs, ``root/plugin`` (where ``genfw fit --model plugin`` logs).
-
-    Checkpoints in a folder whose fit is still running (see
-    :func:`~gen_framework.callbacks.run_checkpoint.run_in_progress`) are skipped: their ``last.ckpt`` is about
-    to be replaced, and the run they belong to is not finished.
-    """
-    from gen_framework.callbacks.run_checkpoint import run_in_progress
-
-    root = Path(root)
-    where = root / plugin if plugin else root
-    found = list(where.rglob("*.ckpt")) if where.is_dir() else []
-    finished = [p for p in found if not run_in_progress(p.parent)]
-    candidates = [p for p in finished if p.name.startswith("last")] or finished
-    if not candidates:
-        scope = f" of plugin {plugin!r}" if plugin else ""
-        running = f" ({len(found)} in runs still being written)" if found else ""
-        raise CheckpointError(f"--ckpt_path last: no checkpoint{scope} found under {where.resolve()}{running}")
-    return max(candidates, key=lambda p: p.stat().st_mtime)

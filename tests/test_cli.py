@@ -246,7 +246,7 @@ def test_lightning_noise_is_hidden_while_a_command_runs(tmp_path, caplog):
     assert "litlogger" not in caplog.text
     assert not [m for m in messages if "LeafSpec" in m or "dirpath has changed" in m], messages
     # outside a command, nothing is filtered
-    from gen_framework._quiet import quiet_third_party
+    from gen_framework.cli.quiet import quiet_third_party
 
     with warnings.catch_warnings(record=True) as outside:
         warnings.simplefilter("always")

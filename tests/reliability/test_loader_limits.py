@@ -18,7 +18,7 @@ from gen_framework.data.audio_io import read_mono
 from gen_framework.data.idx import read_idx
 from gen_framework.data.image_folder import IMAGE_EXTENSIONS, load_image
 from gen_framework.errors import DataError
-from gen_framework.sampling import check_predict_request, prepare_output_dir
+from gen_framework.cli.predict import check_predict_request, prepare_output_dir
 
 
 def _idx(shape, data: bytes) -> bytes:

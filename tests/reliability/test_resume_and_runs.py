@@ -14,9 +14,9 @@ import pytest
 import torch
 from toys.models import ToyImageGAN, ToyVAE
 
-from gen_framework import _run_dirs
+from gen_framework.cli import run_dirs as _run_dirs
 from gen_framework.callbacks.run_checkpoint import RUNNING_MARKER
-from gen_framework.checkpoint import find_last_checkpoint
+from gen_framework.cli.run_dirs import find_last_checkpoint
 from gen_framework.cli import main
 from gen_framework.registry import PluginSpec, registry
 

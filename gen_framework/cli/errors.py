@@ -1,9 +1,13 @@
-"""One-paragraph messages for the errors of the command-line and config parser.
+"""One-line messages for the errors of the command-line and config parser.
 
-jsonargparse reports a bad option as an indented tree that lists every alternative of a union type (for a
-subclass-mode ``model`` that means the base class and ``None``), the given value's Python type and more. This
-module reads that tree and keeps what a user needs: the key, the class it belongs to, the value given, what
-would be accepted and, for an unknown key, the closest valid ones.
+jsonargparse (4.42 to 4.x) raises one ``ArgumentError`` whose only structure is its message and the exception
+it was raised from (``__cause__``: a ``KeyError`` for a key no parser has, a ``TypeError`` for a value of the
+wrong type or missing required options); it has no error codes or fields naming the key. So this module reads
+the message, in the forms listed in :data:`MESSAGE_FORMS` (each one has a canned-message test in
+``tests/cli/test_errors.py``): a bad value is reported as an indented tree that lists every alternative of a
+union type (for a subclass-mode ``model``, the base class and ``None``), the given value's Python type and more.
+What is kept is what a user needs: the key, the class it belongs to, the value given, what would be accepted
+and, for an unknown key, the closest valid ones.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import inspect
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 #: Lines of a jsonargparse error that describe the union machinery rather than the problem.
 _NOISE = (
@@ -32,7 +37,24 @@ _REQUIRED = re.compile(r"^the following arguments are required: (.*)$")
 _UNRECOGNIZED = re.compile(r"^unrecognized arguments: (.*)$")
 _NEEDS_VALUE = re.compile(r"^argument (\S+): expected one argument$")
 _NOT_SUBCLASS = re.compile(r"^Not a valid subclass of (\w+)")
-_NOT_ACCEPTED_IN_CONFIG = re.compile(r"^Subcommand '[^']+' does not accept option '([^']+)'$")
+_NOT_ACCEPTED_IN_CONFIG = re.compile(r"^Subcommand '([^']+)' does not accept option '([^']+)'$")
+_GROUP_NOT_ACCEPTED = re.compile(r"^Group '([^']+)' does not accept option '([^']+)'$")
+_BEFORE_SUBCOMMAND = re.compile(r"^Option '([^']+)' is not accepted before subcommand (.+)$")
+_SUBCOMMAND_NAMES = ("fit", "validate", "test", "predict")
+
+#: The jsonargparse message forms genfw translates (first line), as (form, example).
+MESSAGE_FORMS = (
+    ("unrecognized arguments", "unrecognized arguments: --trainer.max_stepz 3"),
+    ("subcommand does not accept", "Subcommand 'fit' does not accept option 'trainer.max_stepz'"),
+    ("group does not accept", "Group 'checkpoint' does not accept option 'bogus'"),
+    ("not accepted before subcommand", "Option 'trainer.max_steps' is not accepted before subcommand 'fit'"),
+    ("not accepted (class option)", "Option 'latent_dimm' is not accepted"),
+    ("required", "the following arguments are required: fit.model, fit.data"),
+    ("expected one argument", "argument --trainer.max_steps: expected one argument"),
+    ("parser key tree", 'Parser key "model.init_args.latent_dim":\n  Expected a <class \'int\'>. Got value: abc'),
+    ("dot import path", "Expected a dot import path string: Nope"),
+    ("not a subclass", "Not a valid subclass of GenerativeModule"),
+)
 
 
 @dataclass
@@ -233,7 +255,18 @@ def describe_parse_error(
     if match := _UNRECOGNIZED.match(first):
         return _describe_unknown(match.group(1).split()[0], known_options)
     if match := _NOT_ACCEPTED_IN_CONFIG.match(first):
-        return _describe_unknown("--" + match.group(1), known_options)
+        return _describe_not_accepted(match.group(1), match.group(2), known_options)
+    if match := _GROUP_NOT_ACCEPTED.match(first):
+        return _describe_unknown(f"--{match.group(1)}.{match.group(2)}", known_options)
+    if match := _BEFORE_SUBCOMMAND.match(first):
+        key, subcommand = match.group(1), match.group(2).strip("'")
+        where = subcommand if subcommand in _SUBCOMMAND_NAMES else "SUBCOMMAND"
+        return (
+            f"option {key!r} is given before the subcommand: write genfw {where} --{key} VALUE, or put {key} "
+            "in the subcommand's config file"
+        )
+    if match := _REQUIRED.match(first):
+        return _describe_required(match.group(1), key_aliases)
     if match := _NEEDS_VALUE.match(first):
         return f"option {match.group(1).split('/')[-1]} needs a value"
     leaves = _leaves(_tree(message), [], None, None)
@@ -247,6 +280,29 @@ def describe_parse_error(
         leaf = best[0]
         return f"{'.'.join(leaf.key) or 'value'}: expected {_merge_alternatives(kinds)}, {_got(leaf.value)}"
     return _describe_leaf(best[0], key_aliases)
+
+
+def _describe_required(listed: str, key_aliases: dict[str, dict[str, str]]) -> str:
+    """``fit.model, fit.data`` -> one line naming each missing option and what it accepts."""
+    keys = [k.strip() for k in listed.split(",") if k.strip()]
+    keys = [k.split(".", 1)[1] if k.split(".")[0] in _SUBCOMMAND_NAMES and "." in k else k for k in keys]
+    parts = []
+    for key in keys:
+        names = sorted(name for name in key_aliases.get(key, {}) if name.islower())
+        parts.append(f"--{key} ({', '.join(names)})" if names else f"--{key}")
+    noun = "option" if len(keys) == 1 else "options"
+    return f"missing required {noun}: {', '.join(parts)}"
+
+
+def _describe_not_accepted(subcommand: str, key: str, known_options: Collection[str]) -> str:
+    head = key.split(".")[0]
+    if head in _SUBCOMMAND_NAMES:
+        # a config written as {fit: {trainer: ...}}: genfw SUBCOMMAND --config takes the sections themselves
+        return (
+            f"unknown key {key!r}: a config for genfw {subcommand} holds its sections (trainer, model, data, ...) "
+            f"at the top level, not under {head}:"
+        )
+    return _describe_unknown("--" + key, known_options)
 
 
 def _describe_unknown(option: str, known_options: Collection[str]) -> str:
@@ -308,4 +364,24 @@ def _class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-__all__ = ["class_aliases", "describe_interpolation_error", "describe_parse_error", "init_parameters"]
+def describe_argument_error(
+    err: BaseException, known_options: Collection[str] = (), key_aliases: dict[str, dict[str, str]] | None = None
+) -> str:
+    """:func:`describe_parse_error` of jsonargparse's ``ArgumentError`` ``err`` (its ``message``, else its text)."""
+    message = getattr(err, "message", None) or str(err)
+    return describe_parse_error(message, known_options, key_aliases)
+
+
+def option_keys(parser: Any) -> list[str]:
+    """``--key`` for every option of ``parser`` (read through jsonargparse's public ``get_defaults``)."""
+    try:
+        defaults = parser.get_defaults()
+    except Exception:  # noqa: BLE001 - suggestions are a courtesy; the error is reported without them
+        return []
+    return [f"--{key}" for key in defaults.keys() if not key.startswith("__")]
+
+
+__all__ = [
+    "MESSAGE_FORMS", "class_aliases", "describe_argument_error", "describe_interpolation_error",
+    "describe_parse_error", "init_parameters", "option_keys",
+]

@@ -1,8 +1,14 @@
 """`genfw new-plugin`: write a complete, installable plugin distribution that passes the conformance kit.
 
-The generated distribution holds a ``pyproject.toml`` with the entry point, a small working model of the
-chosen family, a config, tests that run the conformance kit and a README. ``pip install DIR`` makes it
-appear in ``genfw plugins``.
+The generated distribution holds a ``pyproject.toml`` with the entry point and the kit's pytest markers, a small
+working model of the chosen family, a config, tests that run the whole conformance kit (the DDP check included,
+as ``docs/plugins.md`` shows it) and a README. ``pip install -e DIR`` (:func:`install_command`) makes it appear in
+``genfw plugins``.
+
+Versions: one scheme, gen-framework's package version (``docs/plugins.md``, "Versioning policy"). The plugin
+depends on the release series it was generated with: ``gen-framework>=0.1,<0.2`` while the package is ``0.x``
+(a minor release may break plugins), ``>=1.2,<2`` from 1.0 on. ``PluginSpec.api_version`` is not a second number
+to pin: the registry checks it when the plugin loads, for installs that bypassed pip's resolver.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ version = "0.1.0"
 description = "$title: a gen-framework plugin ($family)."
 readme = "README.md"
 requires-python = ">=3.10"
-dependencies = ["gen-framework>=$framework_version,<$next_major"]
+# The release series this plugin was written against (docs/plugins.md, "Versioning policy").
+dependencies = ["gen-framework$framework_range"]
 
 [project.optional-dependencies]
 test = ["pytest>=8"]
@@ -43,7 +50,8 @@ include = ["$package*"]
 $package = ["configs/*.yaml"]
 
 [tool.pytest.ini_options]
-# The markers the conformance kit puts on its cases.
+# The markers the conformance kit puts on its cases (registered: --strict-markers would refuse them otherwise).
+addopts = "--strict-markers"
 markers = [
     "learning: the kit's learning check (trains the tiny instance for seconds)",
     "distributed: starts several processes (DDP on CPU)",
@@ -220,7 +228,8 @@ from gen_framework.testing import conformance_cases
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "$package" / "configs").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("case", conformance_cases("$name", configs=CONFIGS, include_distributed=False))
+# The whole kit, as docs/plugins.md shows it: the DDP check (marker `distributed`) starts 2 CPU processes.
+@pytest.mark.parametrize("case", conformance_cases("$name", configs=CONFIGS))
 def test_conformance(case, tmp_path):
     case(tmp_path)
 '''
@@ -232,10 +241,11 @@ $title: a [gen-framework](https://pypi.org/project/gen-framework/) plugin of the
 name `$name`.
 
 ```bash
-pip install .                                   # the plugin appears in: genfw plugins
+pip install -e .                                # the plugin appears in: genfw plugins
 genfw fit --config $package/configs/$datamodule.yaml
 genfw predict --ckpt_path last --num_samples 16 --output_dir samples
-pytest tests                                    # the conformance kit, one test per check
+pytest tests                                    # the conformance kit, one test per check (DDP included)
+pytest tests -m "not distributed"               # without the 2-process DDP check
 ```
 
 Edit `$package/model.py` to change the networks; keep `PLUGIN.test_init_args` tiny so the kit stays fast.
@@ -253,6 +263,28 @@ def class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
+def install_command(target: str | Path) -> str:
+    """The exact command that installs the plugin written to ``target``: an editable install of that folder.
+
+    Never a bare name: ``pip install my_gan`` asks the package index for a distribution called ``my_gan``, not the
+    local folder (whoever publishes that name would be installed instead).
+    """
+    import shlex
+
+    return f"pip install -e {shlex.quote(str(Path(target).resolve()))}"
+
+
+def compatible_range(version: str) -> str:
+    """The dependency specifier for plugins written against gen-framework ``version``.
+
+    ``"0.1.3"`` → ``">=0.1,<0.2"`` (in ``0.x`` a minor release may break plugins); ``"1.2.0"`` → ``">=1.2,<2"``.
+    """
+    major, minor = (int(part) for part in re.findall(r"\d+", version)[:2])
+    if major == 0:
+        return f">=0.{minor},<0.{minor + 1}"
+    return f">={major}.{minor},<{major + 1}"
+
+
 def new_plugin(name: str, family: FamilyName, output: str | Path | None = None) -> Path:
     """Write a plugin distribution for ``name`` of ``family`` into ``output`` (default ``./<name>``)."""
     from gen_framework import __version__
@@ -267,11 +299,10 @@ def new_plugin(name: str, family: FamilyName, output: str | Path | None = None) 
         raise ConfigError(f"{target} exists and is not empty; choose another --output")
     package = f"gen_framework_{name}"
     datamodule, model_args, data_class, data_args = _CONFIGS[family]
-    major = int(__version__.split(".")[0])
     values = {
         "name": name, "family": family, "package": package, "cls": class_name(name),
         "dist": f"gen-framework-{name.replace('_', '-')}", "title": class_name(name),
-        "framework_version": __version__, "next_major": f"{major + 1}", "api_version": PLUGIN_API_VERSION,
+        "framework_range": compatible_range(__version__), "api_version": PLUGIN_API_VERSION,
         "datamodule": datamodule, "model_args": model_args, "data_class": data_class, "data_args": data_args,
         "test_init_args": _TEST_INIT_ARGS[family],
     }

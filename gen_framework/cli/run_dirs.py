@@ -1,4 +1,5 @@
-"""Run folders (``runs/<plugin>/version_N``): reserved atomically, removed again when the run never started.
+"""Run folders (``runs/<plugin>/version_N``): reserved atomically, removed again when the run never started, and
+searched by ``--ckpt_path last``.
 
 Lightning's loggers choose ``version_N`` by listing the folder and taking the next number, so two fits
 started at the same moment both write ``version_0``. Here the number is claimed with ``os.mkdir``, which
@@ -13,6 +14,9 @@ import os
 import re
 import shutil
 from pathlib import Path
+
+#: Where ``genfw`` writes runs unless told otherwise; ``--ckpt_path last`` searches here.
+DEFAULT_RUNS_DIR = "runs"
 
 _VERSION = re.compile(r"version_(\d+)")
 #: What a run writes before its first training step; a folder holding only these never had a run.
@@ -60,6 +64,32 @@ def release_failed_runs() -> None:
 def forget_reserved() -> None:
     """Called when a run ended normally: its folder stays whatever it holds."""
     _reserved.clear()
+
+
+def find_last_checkpoint(root: str | os.PathLike[str] = DEFAULT_RUNS_DIR, *, plugin: str | None = None) -> Path:
+    """The most recently written ``last.ckpt`` (or any ``.ckpt`` if none is called so) under ``root``.
+
+    Args:
+        root: Where runs are written (``runs``).
+        plugin: Only that plugin's runs, ``root/plugin`` (where ``genfw fit --model plugin`` logs).
+
+    Checkpoints in a folder whose fit is still running (see
+    :func:`~gen_framework.callbacks.run_checkpoint.run_in_progress`) are skipped: their ``last.ckpt`` is about
+    to be replaced, and the run they belong to is not finished.
+    """
+    from gen_framework.callbacks.run_checkpoint import run_in_progress
+    from gen_framework.errors import CheckpointError
+
+    root = Path(root)
+    where = root / plugin if plugin else root
+    found = list(where.rglob("*.ckpt")) if where.is_dir() else []
+    finished = [p for p in found if not run_in_progress(p.parent)]
+    candidates = [p for p in finished if p.name.startswith("last")] or finished
+    if not candidates:
+        scope = f" of plugin {plugin!r}" if plugin else ""
+        running = f" ({len(found)} in runs still being written)" if found else ""
+        raise CheckpointError(f"--ckpt_path last: no checkpoint{scope} found under {where.resolve()}{running}")
+    return max(candidates, key=lambda p: p.stat().st_mtime)
 
 
 def _only_start_files(folder: Path) -> bool:

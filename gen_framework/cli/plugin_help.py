@@ -25,8 +25,9 @@ def sampling_parser(cls: type, *, prog: str | None = None) -> Any:
 
 def sampling_keys(cls: type) -> list[str]:
     """``--sampling.KEY`` option names of ``cls`` (``["--sampling.truncation_psi"]``)."""
-    parser = sampling_parser(cls)
-    return sorted(o for o in parser._option_string_actions if o.startswith("--sampling."))
+    from gen_framework.cli.errors import option_keys
+
+    return sorted(o for o in option_keys(sampling_parser(cls)) if o.startswith("--sampling."))
 
 
 def plugin_details(name: str) -> dict[str, Any]:
@@ -142,17 +143,21 @@ def keep_paragraphs(parser: Any) -> None:
     parser.formatter_class = ParagraphFormatter
 
 
-def help_model_class(ckpt_path: str | None, model: str | None, runs_root: str = "runs") -> type | None:
+def help_model_class(
+    ckpt_path: str | None, model: str | None, runs_root: str = "runs", plugin: str | None = None
+) -> type | None:
     """The model class a ``--help`` command is about: the checkpoint's (``ckpt_path``, or ``"last"`` under
-    ``runs_root``), else the one ``model`` (a class path or class name) names; ``None`` when neither resolves."""
+    ``runs_root``, of ``plugin`` when given), else the one ``model`` (a class path or class name) names; ``None``
+    when neither resolves."""
     import importlib
 
     try:
         if ckpt_path is not None:
-            from gen_framework.checkpoint import checkpoint_class, find_last_checkpoint, read_checkpoint
+            from gen_framework.cli.checkpoint_authority import CheckpointDecision
+            from gen_framework.cli.run_dirs import find_last_checkpoint
 
-            path = str(find_last_checkpoint(runs_root)) if ckpt_path == "last" else ckpt_path
-            return checkpoint_class(read_checkpoint(path), source=path)
+            path = str(find_last_checkpoint(runs_root, plugin=plugin)) if ckpt_path == "last" else ckpt_path
+            return CheckpointDecision.read(path).model_class
         if model is not None:
             module, _, attr = model.rpartition(".")
             if not module:  # a short class name (DCGAN)

@@ -1,4 +1,14 @@
-"""`GenFWCLI`: the LightningCLI subclass behind ``genfw`` (see :mod:`gen_framework.cli` for the behaviour)."""
+"""`GenFWCLI`: the LightningCLI subclass behind ``genfw`` (see :mod:`gen_framework.cli.commands` for the behaviour).
+
+It builds on LightningCLI's public hooks (``init_parser``, ``setup_parser``, ``add_arguments_to_parser``,
+``parse_arguments``, ``instantiate_trainer``, ``before_*``/``after_*``). Where Lightning has no hook, a private
+method is overridden; each such override is listed in :data:`gen_framework._lightning_compat.PRIVATE_METHODS`
+with the signature it was written against, and checked against the installed Lightning before the CLI runs
+(``tests/test_lightning_compat.py`` fails on a Lightning release that changes one).
+
+Nothing here changes process-wide state on import: jsonargparse's parsing settings are applied when a
+``GenFWCLI`` is built, warning filters only for the duration of a command (:mod:`gen_framework.cli.quiet`).
+"""
 
 from __future__ import annotations
 
@@ -8,54 +18,78 @@ from typing import Any, Optional
 
 import pytorch_lightning
 from jsonargparse import ArgumentError, set_parsing_settings
-from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from gen_framework._data_links import checkpoint_keys, given_options, link_data_to_model
 from gen_framework._lightning_compat import check_lightning_cli
-from gen_framework._parse_errors import class_aliases, describe_interpolation_error, describe_parse_error
-from gen_framework._preflight import check_finite, check_output_dirs, describe_allocation_failure
 from gen_framework.callbacks.evaluation import Evaluation
 from gen_framework.callbacks.hook_dispatch import skip_all_inherited_batch_hooks
 from gen_framework.callbacks.preemption import Preemption
 from gen_framework.callbacks.run_checkpoint import RunCheckpoint
 from gen_framework.callbacks.signal_stop import SignalStop
 from gen_framework.callbacks.training_health import TrainingHealth
-from gen_framework.checkpoint import DEFAULT_RUNS_DIR
-from gen_framework.errors import CheckpointError, ConfigError, GenFrameworkError
-from gen_framework.families.base import CHECKPOINT_KEY, GenerativeModule
-from gen_framework.registry import registry
-from gen_framework.sampling import (
+from gen_framework.checkpoint_io import AtomicCheckpointIO
+from gen_framework.cli.checkpoint_authority import CheckpointDecision, ReadOnceCheckpointIO
+from gen_framework.cli.data_links import given_options, link_data_to_model
+from gen_framework.cli.errors import class_aliases, describe_argument_error, describe_interpolation_error, option_keys
+from gen_framework.cli.predict import (
     DEFAULT_MAX_NUM_SAMPLES,
     DEFAULT_MAX_SAMPLE_LENGTH,
     SampleRequests,
     check_predict_request,
     prepare_output_dir,
 )
+from gen_framework.cli.preflight import check_finite, check_output_dirs, describe_allocation_failure
+from gen_framework.cli.run_dirs import DEFAULT_RUNS_DIR
+from gen_framework.errors import ConfigError, GenFrameworkError
+from gen_framework.families.base import GenerativeModule
+from gen_framework.registry import registry
 
 #: Sampling arguments of ``generate_samples`` that ``genfw predict`` sets itself.
 _SAMPLING_SKIP = {"num_samples", "generator"}
 DEFAULT_LOGGER_NAME = "genfw"
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+#: A key of the per-subcommand parser kwargs that tells :meth:`GenFWCLI.init_parser` which parser it builds.
+_SUBCOMMAND_KWARG = "_genfw_subcommand"
 
-# Relative interpolations make `${data.init_args.block_size}` work inside subcommands.
-set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
+
+def apply_parsing_settings() -> None:
+    """jsonargparse settings genfw's configs rely on; process-wide, so applied when the CLI runs, not on import.
+
+    Relative interpolations make ``${data.init_args.block_size}`` work inside subcommands (see the
+    ``omegaconf+`` parser mode).
+    """
+    set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
 
 
 class GenFWCLI(LightningCLI):
-    """LightningCLI with the framework's defaults, checkpoint authority and ``predict`` writer."""
+    """LightningCLI with the framework's defaults, checkpoint authority and ``predict`` writer.
 
-    def __init__(self, args: list[str], ckpt_class: type | None, checkpoint: dict[str, Any] | None) -> None:
+    Args:
+        args: The command line, subcommand first (already rewritten by :func:`gen_framework.cli.prepare_args`).
+        decision: The checkpoint that decides the model, when the command names one.
+        model_class: The model whose options ``predict`` and ``--help`` show (the checkpoint's, or ``--model``'s
+            for ``--help``).
+    """
+
+    def __init__(
+        self, args: list[str], decision: CheckpointDecision | None = None, model_class: type | None = None
+    ) -> None:
         check_lightning_cli(LightningCLI, pytorch_lightning.__version__)
-        self._ckpt_class = ckpt_class
-        self._checkpoint = checkpoint
+        apply_parsing_settings()
+        self._decision = decision
+        self._options_class = model_class if model_class is not None else decision.model_class if decision else None
         self._help = any(a in ("-h", "--help") for a in args)
         self._given: set[str] | None = None
+        self._parsers: dict[str, LightningArgumentParser] = {}
+        self._building: str | None = None  # the subcommand whose parser is being built
+        common = {"parser_mode": "omegaconf+", "default_env": False, "prog": "genfw", "exit_on_error": False}
         super().__init__(
             model_class=GenerativeModule,
             subclass_mode_model=True,
             datamodule_class=None,
             subclass_mode_data=True,
-            parser_kwargs={"parser_mode": "omegaconf+", "default_env": False, "prog": "genfw"},
+            # A parse error raises (exit_on_error False); parse_arguments turns it into one ConfigError line.
+            parser_kwargs={**common, **{sub: {**common, _SUBCOMMAND_KWARG: sub} for sub in SUBCOMMANDS}},
             save_config_kwargs={"overwrite": True},
             trainer_defaults={
                 "default_root_dir": DEFAULT_RUNS_DIR,
@@ -64,6 +98,9 @@ class GenFWCLI(LightningCLI):
                     "init_args": {"save_dir": DEFAULT_RUNS_DIR, "name": DEFAULT_LOGGER_NAME},
                 },
             },
+            # Lightning's True seeds with PL_GLOBAL_SEED or 0 and warns "No seed found" on every run: same seed,
+            # without the warning (a DDP worker inherits the launcher's PL_GLOBAL_SEED).
+            seed_everything_default=_default_seed(),
             args=args,
             auto_configure_optimizers=False,
         )
@@ -71,16 +108,33 @@ class GenFWCLI(LightningCLI):
     # --------------------------------------------------------------- parser
 
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        subcommand = kwargs.pop(_SUBCOMMAND_KWARG, None)
+        if subcommand is not None and self._help:
+            from gen_framework.cli.plugin_help import help_description
+
+            kwargs["description"] = help_description(subcommand, kwargs.get("description"), self._options_class)
         parser = super().init_parser(**kwargs)
-        # Errors print the message and one usage line, not the usage of every option (that is --help).
-        parser.format_usage = lambda: "usage: genfw SUBCOMMAND [options]   (genfw SUBCOMMAND --help lists them)\n"
-        # A parse error raises instead of printing usage and exiting; parse_arguments turns it into a ConfigError.
-        parser.exit_on_error = False
         if self._help:
-            from gen_framework._plugin_help import keep_paragraphs
+            from gen_framework.cli.plugin_help import keep_paragraphs
 
             keep_paragraphs(parser)  # subcommand parsers take the root's formatter
+        if subcommand is not None:
+            # add_arguments_to_parser follows for this parser: it adds what only this subcommand takes
+            self._parsers[subcommand] = parser
+            self._building = subcommand
         return parser
+
+    def setup_parser(
+        self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
+    ) -> None:
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        for parser in self._parsers.values():
+            try:
+                parser.get_default("weights_only")
+            except KeyError:  # a Trainer method without the argument
+                continue
+            # checkpoints are read with weights_only: a pickle that would run code is refused
+            parser.set_defaults({"weights_only": True})
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         from omegaconf.errors import OmegaConfBaseException
@@ -89,15 +143,12 @@ class GenFWCLI(LightningCLI):
             super().parse_arguments(parser, args)
         except ArgumentError as err:
             subcommand = args[0] if isinstance(args, list) and args else None
-            raise ConfigError(self._describe(err, subcommand)) from err
+            sub_parser = self._parsers.get(subcommand) if subcommand else None
+            known = option_keys(sub_parser) if sub_parser is not None else []
+            raise ConfigError(describe_argument_error(err, known, class_aliases())) from err
         except OmegaConfBaseException as err:
             raise ConfigError(describe_interpolation_error(err)) from err
         self._given = given_options(parser, args, self.config)
-
-    def _describe(self, err: ArgumentError, subcommand: str | None) -> str:
-        sub_parser = self._subcommand_parsers.get(subcommand) if subcommand else None
-        options = list(getattr(sub_parser, "_option_string_actions", {}))
-        return describe_parse_error(err.message, options, class_aliases())
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # ModelCheckpoint's arguments; its last.ckpt also holds the final step of every fit
@@ -113,102 +164,52 @@ class GenFWCLI(LightningCLI):
             help="CPU threads of each process for PyTorch's operators (torch.set_num_threads). Default: PyTorch's "
             "choice, one per physical core. On a machine busy with other work, 1 can be several times faster.",
         )
+        if self._building == "predict":
+            self._add_predict_arguments(parser)
 
-    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
-        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
-        if "weights_only" in self._subcommand_method_arguments[subcommand]:
-            parser.set_defaults({"weights_only": True})
-        if subcommand == "predict":
-            parser.add_argument("--num_samples", type=int, default=64, help="How many samples to write.")
-            parser.add_argument("--output_dir", type=str, default="samples", help="Where to write the samples.")
-            parser.add_argument("--seed", type=int, default=0, help="Seed of the first sample batch.")
-            parser.add_argument("--batch_size", type=int, default=64, help="Samples drawn per predict step.")
-            parser.add_argument("--overwrite", type=bool, default=False,
-                                help="Replace a previous run's samples in --output_dir (else a non-empty folder "
-                                "is refused).")
-            parser.add_argument("--max_num_samples", type=int, default=DEFAULT_MAX_NUM_SAMPLES,
-                                help="Upper bound on --num_samples; raise it on purpose for large runs.")
-            parser.add_argument("--max_sample_length", type=int, default=DEFAULT_MAX_SAMPLE_LENGTH,
-                                help="Upper bound on a sample's length in steps (max_new_tokens, seconds x rate).")
-            if self._ckpt_class is not None:
-                parser.add_method_arguments(
-                    self._ckpt_class, "generate_samples", "sampling", as_group=True, skip=_SAMPLING_SKIP
-                )
-        if self._help:
-            from gen_framework._plugin_help import help_description
-
-            parser.description = help_description(subcommand, parser.description, self._ckpt_class)
-        return parser
+    def _add_predict_arguments(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--num_samples", type=int, default=64, help="How many samples to write.")
+        parser.add_argument("--output_dir", type=str, default="samples", help="Where to write the samples.")
+        parser.add_argument("--seed", type=int, default=0, help="Seed of the first sample batch.")
+        parser.add_argument("--batch_size", type=int, default=64, help="Samples drawn per predict step.")
+        parser.add_argument("--overwrite", type=bool, default=False,
+                            help="Replace a previous run's samples in --output_dir (else a non-empty folder "
+                            "is refused).")
+        parser.add_argument("--max_num_samples", type=int, default=DEFAULT_MAX_NUM_SAMPLES,
+                            help="Upper bound on --num_samples; raise it on purpose for large runs.")
+        parser.add_argument("--max_sample_length", type=int, default=DEFAULT_MAX_SAMPLE_LENGTH,
+                            help="Upper bound on a sample's length in steps (max_new_tokens, seconds x rate).")
+        if self._options_class is not None:
+            parser.add_method_arguments(
+                self._options_class, "generate_samples", "sampling", as_group=True, skip=_SAMPLING_SKIP
+            )
 
     def _parse_ckpt_path(self) -> None:
-        """Apply the checkpoint's class and init args (``prepare_args`` already refused contradictions)."""
-        if self._checkpoint is None or self._ckpt_class is None:
-            return
-        subcommand = self.config.subcommand
-        hparams = {
-            k: v for k, v in (self._checkpoint.get("hyper_parameters") or {}).items() if not k.startswith("_")
-        }
-        class_path = f"{self._ckpt_class.__module__}.{self._ckpt_class.__qualname__}"
-        update = {subcommand: {"model": {"class_path": class_path, "init_args": hparams}}}
-        try:
-            self.config = self.parser.parse_object(update, self.config)
-        except ArgumentError as err:
-            raise CheckpointError(
-                f"the hyperparameters stored in the checkpoint do not fit {self._ckpt_class.__name__}: "
-                f"{self._describe(err, subcommand)}"
-            ) from err
-
-    def _set_seed(self) -> None:
-        # Lightning's default seeds with PL_GLOBAL_SEED or 0 and warns "No seed found" on every run; same seed,
-        # without the warning.
-        subcommand_config = self.config[self.config.subcommand] if self.config.get("subcommand") else self.config
-        if subcommand_config.get("seed_everything") is True and "PL_GLOBAL_SEED" not in os.environ:
-            subcommand_config["seed_everything"] = 0
-        super()._set_seed()
+        """Version-fenced override (no public hook): Lightning's version ``torch.load``s the whole checkpoint a
+        second time to read its hyperparameters; the checkpoint authority already holds them."""
+        if self._decision is not None and self.config.get("subcommand"):
+            self.config = self._decision.apply_to(self.parser, self.config, self.config.subcommand)
 
     # ---------------------------------------------------------- instantiation
-
-    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
-        from pytorch_lightning.callbacks import ProgressBar as LightningProgressBar
-
-        from gen_framework.callbacks.progress import ProgressBar
-
-        from pytorch_lightning.callbacks import ModelSummary as LightningModelSummary
-
-        from gen_framework.callbacks.last_step_logging import LastStepLogging
-        from gen_framework.callbacks.model_summary import ModelSummary
-
-        configured = list(config.get("callbacks") or []) + list(callbacks)
-        if config.get("enable_progress_bar", True) is not False and not any(
-            isinstance(c, LightningProgressBar) for c in configured
-        ):
-            callbacks = [*callbacks, ProgressBar()]
-        if config.get("enable_model_summary", True) is not False and not any(
-            isinstance(c, LightningModelSummary) for c in configured
-        ):
-            callbacks = [*callbacks, ModelSummary()]
-        callbacks = [*callbacks, LastStepLogging(), SignalStop()]
-        config["plugins"] = _with_atomic_checkpoints(config.get("plugins"), config.get("strategy"))
-        trainer = super()._instantiate_trainer(config, callbacks)
-        skip_all_inherited_batch_hooks(trainer.callbacks)  # inherited no-op hooks cost a dispatch per batch
-        return trainer
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         from lightning_fabric.utilities.exceptions import MisconfigurationException
 
-        callbacks = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
-        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
-        if config.get("enable_checkpointing") is False:
-            # the checkpoint callback genfw always adds would make Trainer refuse enable_checkpointing=False
-            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        trainer_config = {**(self.config_init[self.subcommand].get("trainer") or {}), **kwargs}
+        kwargs["callbacks"] = _with_genfw_callbacks(trainer_config)
+        kwargs["plugins"] = _with_checkpoint_io(
+            trainer_config.get("plugins"), trainer_config.get("strategy"), self._decision
+        )
         try:
-            return self._instantiate_trainer(config, callbacks)
+            trainer = super().instantiate_trainer(**kwargs)
         except GenFrameworkError:
             raise
         # Trainer(...) only checks its options here; an unavailable accelerator raises ImportError.
         except (MisconfigurationException, ValueError, ImportError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"trainer: {first}") from err
+        skip_all_inherited_batch_hooks(trainer.callbacks)  # inherited no-op hooks cost a dispatch per batch
+        return trainer
 
     def instantiate_classes(self) -> None:
         try:
@@ -220,11 +221,16 @@ class GenFWCLI(LightningCLI):
             raise ConfigError(too_large) from err
 
     def before_instantiate_classes(self) -> None:
-        config = self.config[self.config.subcommand]
+        sub = self.config.subcommand
+        config = self.config[sub]
         if self._given is not None:
             # the data's image size, channels, context length reach the model (and a given model's reach the data)
-            link_data_to_model(config, self._given | checkpoint_keys(self._checkpoint))
+            fixed = {f"model.init_args.{key}" for key in self._decision.hyperparameters} if self._decision else set()
+            link_data_to_model(config, self._given | fixed)
         check_finite(config)
+        if config.trainer.get("enable_checkpointing") is False and "checkpoint" in self._parsers[sub].callback_keys:
+            # the checkpoint callback genfw always adds would make Trainer refuse enable_checkpointing=False
+            self._parsers[sub].callback_keys.remove("checkpoint")
         check_output_dirs(self.config.subcommand, config)
         if config.get("threads") is not None:
             if config.threads < 1:
@@ -233,7 +239,7 @@ class GenFWCLI(LightningCLI):
 
             torch.set_num_threads(config.threads)
         if self.config.subcommand == "predict":
-            _check_predict(config, self._checkpoint)
+            _check_predict(config, self._decision)
         logger = config.trainer.get("logger")
         init_args = getattr(logger, "init_args", None)
         default_logger = init_args is not None and getattr(init_args, "name", None) == DEFAULT_LOGGER_NAME
@@ -251,7 +257,7 @@ class GenFWCLI(LightningCLI):
             # Predicting writes only the samples: no logger directory, no saved config.
             config.trainer.logger = False
             self.save_config_callback = None
-        if self.config.subcommand in ("validate", "test") and self._checkpoint is not None:
+        if self.config.subcommand in ("validate", "test") and self._decision is not None:
             # Evaluating a checkpoint writes its metrics.json into the checkpoint's run, beside the training it
             # describes, rather than into a new runs/<plugin>/version_N; the default logger and config copy go.
             _results_into_run(config, default_logger)
@@ -262,11 +268,8 @@ class GenFWCLI(LightningCLI):
             _reserve_run_folder(getattr(config.trainer.get("logger"), "init_args", None))
 
     def after_instantiate_classes(self) -> None:
-        if self._checkpoint is not None and self.model is not None:
-            from gen_framework.checkpoint import check_weights_fit
-
-            source = str(self.config[self.config.subcommand].get("ckpt_path"))
-            check_weights_fit(self.model, self._checkpoint, source=source)
+        if self._decision is not None and self.model is not None:
+            self._decision.check_weights(self.model)
 
     def before_fit(self) -> None:
         self._require_data("fit")
@@ -330,7 +333,7 @@ class GenFWCLI(LightningCLI):
 
 def _reserve_run_folder(init_args: Any) -> None:
     """Claims the logger's ``version_N`` folder atomically (two fits started together never share one)."""
-    from gen_framework._run_dirs import is_main_process, reserve_version
+    from gen_framework.cli.run_dirs import is_main_process, reserve_version
 
     if init_args is None or "version" not in init_args or init_args.version is not None or not is_main_process():
         return
@@ -340,9 +343,9 @@ def _reserve_run_folder(init_args: Any) -> None:
     init_args.version = reserve_version(Path(save_dir) / (name or ""))
 
 
-def _check_predict(config: Any, checkpoint: dict[str, Any] | None) -> None:
+def _check_predict(config: Any, decision: CheckpointDecision | None) -> None:
     """The predict request's bounds, and an output folder that holds no other run's samples (unless --overwrite)."""
-    spec = ((checkpoint or {}).get(CHECKPOINT_KEY) or {}).get("data_spec") or {}
+    spec = decision.data_spec if decision is not None else {}
     check_predict_request(
         num_samples=config["num_samples"], batch_size=config["batch_size"], seed=config["seed"],
         sampling=dict(config.get("sampling") or {}), sample_rate=spec.get("sample_rate"),
@@ -351,16 +354,46 @@ def _check_predict(config: Any, checkpoint: dict[str, Any] | None) -> None:
     prepare_output_dir(Path(config["output_dir"]), overwrite=bool(config["overwrite"]), check_only=True)
 
 
-def _with_atomic_checkpoints(plugins: Any, strategy: Any) -> Any:
-    """Trainer plugins with :class:`AtomicCheckpointIO` added, unless a checkpoint writer is already chosen."""
-    from lightning_fabric.plugins import CheckpointIO
+def _default_seed() -> int:
+    """``--seed_everything``'s default: the launcher's ``PL_GLOBAL_SEED`` in a DDP worker, else 0."""
+    try:
+        return int(os.environ.get("PL_GLOBAL_SEED", "0"))
+    except ValueError:
+        return 0
 
-    from gen_framework.checkpoint_io import AtomicCheckpointIO
+
+def _with_genfw_callbacks(trainer_config: dict[str, Any]) -> list[Any]:
+    """The configured callbacks plus genfw's: its progress bar and model summary (unless the config turns them
+    off or chooses its own), the last step's logging and the SIGTERM/SIGINT stop."""
+    from pytorch_lightning.callbacks import ModelSummary as LightningModelSummary
+    from pytorch_lightning.callbacks import ProgressBar as LightningProgressBar
+
+    from gen_framework.callbacks.last_step_logging import LastStepLogging
+    from gen_framework.callbacks.model_summary import ModelSummary
+    from gen_framework.callbacks.progress import ProgressBar
+
+    configured = trainer_config.get("callbacks")
+    callbacks = [] if configured is None else list(configured) if isinstance(configured, list) else [configured]
+    if trainer_config.get("enable_progress_bar", True) is not False and not any(
+        isinstance(c, LightningProgressBar) for c in callbacks
+    ):
+        callbacks.append(ProgressBar())
+    if trainer_config.get("enable_model_summary", True) is not False and not any(
+        isinstance(c, LightningModelSummary) for c in callbacks
+    ):
+        callbacks.append(ModelSummary())
+    return [*callbacks, LastStepLogging(), SignalStop()]
+
+
+def _with_checkpoint_io(plugins: Any, strategy: Any, decision: CheckpointDecision | None) -> Any:
+    """Trainer plugins with :class:`AtomicCheckpointIO` added (:class:`ReadOnceCheckpointIO` when a checkpoint
+    decides the model: it serves that checkpoint from memory), unless a checkpoint writer is already chosen."""
+    from lightning_fabric.plugins import CheckpointIO
 
     listed = [] if plugins is None else list(plugins) if isinstance(plugins, list | tuple) else [plugins]
     if any(isinstance(p, CheckpointIO) for p in listed) or getattr(strategy, "_checkpoint_io", None) is not None:
         return plugins
-    return [*listed, AtomicCheckpointIO()]
+    return [*listed, ReadOnceCheckpointIO(decision) if decision is not None else AtomicCheckpointIO()]
 
 
 def checkpoint_run_dir(ckpt_path: str | os.PathLike[str]) -> Path:
