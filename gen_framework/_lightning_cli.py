@@ -12,7 +12,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from gen_framework._data_links import checkpoint_keys, given_options, link_data_to_model
-from gen_framework._lightning_compat import check_lightning_cli
+from gen_framework._utils.lightning_compat import check_lightning_cli
 from gen_framework._parse_errors import class_aliases, describe_interpolation_error, describe_parse_error
 from gen_framework._preflight import check_finite, check_output_dirs, describe_allocation_failure
 from gen_framework.callbacks.evaluation import Evaluation
@@ -21,7 +21,7 @@ from gen_framework.callbacks.preemption import Preemption
 from gen_framework.callbacks.run_checkpoint import RunCheckpoint
 from gen_framework.callbacks.signal_stop import SignalStop
 from gen_framework.callbacks.training_health import TrainingHealth
-from gen_framework.checkpoint import DEFAULT_RUNS_DIR
+from gen_framework.persistence.checkpoint import DEFAULT_RUNS_DIR
 from gen_framework.errors import CheckpointError, ConfigError, GenFrameworkError
 from gen_framework.families.base import CHECKPOINT_KEY, GenerativeModule
 from gen_framework.registry import registry
@@ -263,7 +263,7 @@ class GenFWCLI(LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         if self._checkpoint is not None and self.model is not None:
-            from gen_framework.checkpoint import check_weights_fit
+            from gen_framework.persistence.checkpoint import check_weights_fit
 
             source = str(self.config[self.config.subcommand].get("ckpt_path"))
             check_weights_fit(self.model, self._checkpoint, source=source)
@@ -355,7 +355,7 @@ def _with_atomic_checkpoints(plugins: Any, strategy: Any) -> Any:
     """Trainer plugins with :class:`AtomicCheckpointIO` added, unless a checkpoint writer is already chosen."""
     from lightning_fabric.plugins import CheckpointIO
 
-    from gen_framework.checkpoint_io import AtomicCheckpointIO
+    from gen_framework.persistence.checkpoint_io import AtomicCheckpointIO
 
     listed = [] if plugins is None else list(plugins) if isinstance(plugins, list | tuple) else [plugins]
     if any(isinstance(p, CheckpointIO) for p in listed) or getattr(strategy, "_checkpoint_io", None) is not None:

@@ -149,7 +149,7 @@ def help_model_class(ckpt_path: str | None, model: str | None, runs_root: str = 
 
     try:
         if ckpt_path is not None:
-            from gen_framework.checkpoint import checkpoint_class, find_last_checkpoint, read_checkpoint
+            from gen_framework.persistence.checkpoint import checkpoint_class, find_last_checkpoint, read_checkpoint
 
             path = str(find_last_checkpoint(runs_root)) if ckpt_path == "last" else ckpt_path
             return checkpoint_class(read_checkpoint(path), source=path)

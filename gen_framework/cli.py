@@ -147,7 +147,7 @@ def find_user_error(err: BaseException) -> GenFrameworkError | None:
 def plugins_command(args: list[str]) -> int:
     """``genfw plugins [--json] [--check] [NAME]``: installed plugins, or one plugin's options and configs.
 
-    The list is read from installed metadata and a validation cache (:mod:`gen_framework.plugin_index`);
+    The list is read from installed metadata and a validation cache (:mod:`gen_framework.registry.plugin_index`);
     ``--check`` imports and validates every plugin again.
     """
     flags = ("--json", "--check")
@@ -160,7 +160,7 @@ def plugins_command(args: list[str]) -> int:
 
         print(describe_plugin(names[0], as_json="--json" in args), end="")
         return 0
-    from gen_framework.plugin_index import plugin_rows
+    from gen_framework.registry.plugin_index import plugin_rows
 
     records = plugin_rows(check="--check" in args)
     if "--json" in args:
@@ -313,7 +313,7 @@ def _plugin_name(value: str) -> str | None:
 def prepare_args(args: list[str]) -> tuple[list[str], type | None, dict[str, Any] | None]:
     """Rewrite short names and apply the checkpoint's authority; returns (args, checkpoint class, checkpoint)."""
     from gen_framework._resume import check_overrides_agree, check_resumable, model_overrides
-    from gen_framework.checkpoint import checkpoint_class, find_last_checkpoint, read_checkpoint
+    from gen_framework.persistence.checkpoint import checkpoint_class, find_last_checkpoint, read_checkpoint
 
     subcommand = args[0]
     if any(a in ("-h", "--help") for a in args):

@@ -9,7 +9,7 @@ signal is saved by :class:`~gen_framework.callbacks.preemption.Preemption` throu
 
 While a fit runs, the checkpoint folder holds a marker file :data:`RUNNING_MARKER` naming the process, so
 ``--ckpt_path last`` can skip a run that is still being written (see
-:func:`gen_framework.checkpoint.find_last_checkpoint`). The marker is removed when the fit ends, however it
+:func:`gen_framework.persistence.checkpoint.find_last_checkpoint`). The marker is removed when the fit ends, however it
 ends; a marker left by a killed process names a process that no longer exists and is ignored.
 """
 

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 
-from gen_framework._atomic import atomic_path
+from gen_framework.persistence.atomic import atomic_path
 from gen_framework.errors import CheckpointError, ConfigError
 from gen_framework.families._randomness import (
     base_seed,

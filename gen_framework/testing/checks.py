@@ -131,7 +131,7 @@ def check_pretrained_round_trip(ctx: KitContext) -> None:
 
 def check_checkpoint_round_trip(ctx: KitContext) -> None:
     """A Lightning ``.ckpt`` loads back (weights_only) into a model that gives identical samples."""
-    from gen_framework.checkpoint import load_checkpoint
+    from gen_framework.persistence.checkpoint import load_checkpoint
 
     model = ctx.fitted_model()
     restored = load_checkpoint(ctx.checkpoint_path())

@@ -16,7 +16,7 @@ from toys.models import ToyImageGAN, ToyVAE
 
 from gen_framework import _run_dirs
 from gen_framework.callbacks.run_checkpoint import RUNNING_MARKER
-from gen_framework.checkpoint import find_last_checkpoint
+from gen_framework.persistence.checkpoint import find_last_checkpoint
 from gen_framework.cli import main
 from gen_framework.registry import PluginSpec, registry
 
@@ -115,7 +115,7 @@ def test_a_failed_start_leaves_no_run_folder(toys, capsys):
 def test_a_full_disk_during_fit_is_one_line_and_keeps_the_last_checkpoint(toys, monkeypatch, capsys):
     import errno
 
-    from gen_framework import checkpoint_io
+    from gen_framework.persistence import checkpoint_io
 
     assert main([*FIT, "--trainer.max_steps", "2"]) == 0
     capsys.readouterr()
