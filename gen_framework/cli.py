@@ -186,11 +186,12 @@ def new_plugin_command(args: list[str]) -> int:
     """``genfw new-plugin NAME --family F [--output DIR]``: write a plugin distribution that passes the kit."""
     import argparse
 
+    from gen_framework.registry.spec import FAMILIES
     from gen_framework.scaffold import new_plugin
 
     parser = argparse.ArgumentParser(prog="genfw new-plugin", description="Write a new plugin distribution.")
     parser.add_argument("name", help="registry name, ^[a-z][a-z0-9_]*$")
-    parser.add_argument("--family", required=True, choices=["adversarial", "variational", "autoregressive"])
+    parser.add_argument("--family", required=True, choices=FAMILIES)
     parser.add_argument("--output", default=None, help="directory to write (default: ./NAME)")
     options = parser.parse_args(args)
     from gen_framework._preflight import check_output_dir

@@ -11,13 +11,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytorch_lightning as pl
 import torch
 
-from gen_framework.testing.kit import CheckSkipped, KitContext
 from gen_framework.testing.learning import check_learns_easy_data
+from gen_framework.testing.outcomes import CheckSkipped
 from gen_framework.testing.rank_randomness import check_ddp_ranks_draw_differently
+
+if TYPE_CHECKING:
+    from gen_framework.testing.kit import KitContext
 
 
 @dataclass(frozen=True)
