@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from gen_framework.errors import CheckpointError
-from gen_framework.persistence.model_class import import_typed_class, resolve_module_class
+from gen_framework.persistence.model_class import import_typed_class, resolve_module_class, substitute_hint
 
 if TYPE_CHECKING:
     from gen_framework.families.base import GenerativeModule
@@ -153,7 +153,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str = "cpu") 
     try:
         return cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
     except (RuntimeError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{path} does not fit {cls.__name__}: {err}") from err
+        stored = (checkpoint.get(CHECKPOINT_KEY) or {}).get("class_path")
+        raise CheckpointError(f"{path} does not fit {cls.__name__}: {err}{substitute_hint(stored, cls)}") from err
 
 
 def find_last_checkpoint(root: str | os.PathLike[str] = DEFAULT_RUNS_DIR, *, plugin: str | None = None) -> Path:

@@ -65,6 +65,16 @@ def resolve_module_class(
     )
 
 
+def substitute_hint(stored_path: str | None, built: type) -> str:
+    """For an error about building ``built``: when the file named another class, how to have that one built."""
+    if not stored_path or stored_path == class_path(built):
+        return ""
+    return (
+        f" (the file was written by {stored_path}, which is not imported, so the plugin's {built.__name__} was "
+        "built instead: import that class's module first, or give its path with --model)"
+    )
+
+
 def import_typed_class(path: str) -> type[Any] | None:
     """The class at ``path`` (``pkg.module.Class``), imported: only for a path the user typed, never a file's."""
     module_name, _, attr = path.rpartition(".")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from gen_framework.errors import CheckpointError, ConfigError
 from gen_framework.persistence.atomic import atomic_path
-from gen_framework.persistence.model_class import resolve_module_class
+from gen_framework.persistence.model_class import resolve_module_class, substitute_hint
 
 if TYPE_CHECKING:
     from gen_framework.families.base import GenerativeModule
@@ -76,7 +76,8 @@ def load_pretrained(cls: type[Model], directory: str | os.PathLike[str], *, map_
     try:
         model = target(**config.get("init_args", {}))
     except (TypeError, ValueError) as err:  # arguments the class does not take, or values it refuses
-        raise CheckpointError(f"{config_path}: its init_args do not build a {target.__name__}: {err}") from err
+        hint = substitute_hint(config.get("class_path"), target)
+        raise CheckpointError(f"{config_path}: its init_args do not build a {target.__name__}: {err}{hint}") from err
     if config.get("data_spec") is not None:
         model.adopt_loaded_data_spec(config["data_spec"])
     model._build_ema()

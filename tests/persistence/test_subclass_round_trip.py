@@ -39,8 +39,9 @@ def user_module(tmp_path, monkeypatch):
         from toys.models import ToyImageGAN
 
         class SmallToyGAN(ToyImageGAN):
-            def __init__(self, hidden: int = 8, **kwargs):  # a smaller default than the plugin's
+            def __init__(self, hidden: int = 8, tag: str = "small", **kwargs):  # a smaller default, an option
                 super().__init__(hidden=hidden, **kwargs)
+                self.tag = tag
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop(USER_MODULE, None)
@@ -55,7 +56,7 @@ def _small(**kwargs) -> GenerativeModule:
 
 
 def test_a_pretrained_subclass_loads_as_itself(plugin, user_module, tmp_path):
-    model = _small(hidden=6)
+    model = _small(hidden=6, tag="six")
     model.save_pretrained(tmp_path / "small")
     config = json.loads((tmp_path / "small" / "config.json").read_text())
     assert (config["plugin"], config["class_path"]) == ("basegan", USER_CLASS)
@@ -64,7 +65,7 @@ def test_a_pretrained_subclass_loads_as_itself(plugin, user_module, tmp_path):
     for loader in (cls, GenerativeModule, ToyImageGAN):  # the subclass itself, or any base of it
         loaded = loader.from_pretrained(tmp_path / "small")
         assert type(loaded) is cls, loader
-        assert loaded.hparams["hidden"] == 6
+        assert (loaded.hparams["hidden"], loaded.tag) == (6, "six")
         for key, value in model.state_dict().items():
             assert torch.equal(loaded.state_dict()[key], value), key
 
@@ -81,6 +82,8 @@ def test_a_checkpointed_subclass_loads_as_itself(plugin, user_module, tmp_path):
 
     sys.modules.pop(USER_MODULE)  # a new process: only a class path the user types is imported
     assert checkpoint_class(read_checkpoint(path), source="x") is ToyImageGAN
+    with pytest.raises(CheckpointError, match=f"written by {USER_CLASS}, which is not imported"):
+        load_checkpoint(path)  # the plugin's class does not take the subclass's options: the error says why
     assert USER_MODULE not in sys.modules, "the checkpoint's class path was imported"
     typed = checkpoint_class(read_checkpoint(path), source="x", typed_class_path=USER_CLASS)
     assert typed.__qualname__ == "SmallToyGAN" and issubclass(typed, ToyImageGAN)
