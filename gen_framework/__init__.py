@@ -20,7 +20,7 @@ _LAZY = {
     "register": "gen_framework.registry",
     "get_plugin": "gen_framework.registry",
     "list_plugins": "gen_framework.registry",
-    "load_checkpoint": "gen_framework.checkpoint",
+    "load_checkpoint": "gen_framework.persistence.checkpoint",
     "GenFrameworkError": "gen_framework.errors",
 }
 

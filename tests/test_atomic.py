@@ -8,7 +8,7 @@ import stat
 import pytest
 import torch
 
-from gen_framework._atomic import atomic_path
+from gen_framework.persistence.atomic import atomic_path
 from gen_framework.data.writers import write_samples
 
 

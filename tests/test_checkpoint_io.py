@@ -10,7 +10,7 @@ import pytest
 import torch
 from pytorch_lightning.plugins import TorchCheckpointIO
 
-from gen_framework.checkpoint_io import AtomicCheckpointIO
+from gen_framework.persistence.checkpoint_io import AtomicCheckpointIO
 from gen_framework.cli import run_lightning_cli
 
 

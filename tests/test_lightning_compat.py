@@ -11,7 +11,7 @@ import pytorch_lightning
 from packaging.requirements import Requirement
 from pytorch_lightning.cli import LightningCLI
 
-from gen_framework._lightning_compat import (
+from gen_framework._utils.lightning_compat import (
     PRIVATE_METHODS,
     IncompatibleLightningError,
     check_lightning_cli,

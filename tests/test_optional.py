@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from packaging.requirements import Requirement
 
-from gen_framework import _optional
-from gen_framework._optional import OPTIONAL, MissingExtraError, require
+from gen_framework._utils import optional as _optional
+from gen_framework._utils.optional import OPTIONAL, MissingExtraError, require
 from gen_framework.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

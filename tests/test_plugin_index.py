@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gen_framework import plugin_index
+from gen_framework.registry import plugin_index
 from gen_framework.registry import PluginRegistry
 
 

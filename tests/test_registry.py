@@ -122,6 +122,18 @@ def test_invalid_specs_are_refused_with_a_reason(spec, message, monkeypatch):
         fresh_registry().register(spec)
 
 
+def test_the_family_list_names_the_family_bases():
+    """The registry checks plugins against the bases by name; the names must be those of the real classes."""
+    from gen_framework.families import FAMILY_BASES
+    from gen_framework.registry import FAMILIES, FAMILY_BASE_PATHS, class_path, family_of
+
+    assert tuple(FAMILY_BASES) == FAMILIES == tuple(FAMILY_BASE_PATHS)
+    for family, base in FAMILY_BASES.items():
+        assert class_path(base) == FAMILY_BASE_PATHS[family]
+        assert family_of(base) == family_of(type("Sub", (base,), {"__module__": "elsewhere"})) == family
+    assert family_of(object) is None and family_of("gen_framework.families.adversarial.AdversarialModule") is None
+
+
 def test_register_twice_needs_replace(monkeypatch):
     monkeypatch.setenv("GEN_FRAMEWORK_DISABLE_PLUGIN_AUTOLOAD", "1")
     registry = fresh_registry()

@@ -2,7 +2,7 @@
 
 It builds on LightningCLI's public hooks (``init_parser``, ``setup_parser``, ``add_arguments_to_parser``,
 ``parse_arguments``, ``instantiate_trainer``, ``before_*``/``after_*``). Where Lightning has no hook, a private
-method is overridden; each such override is listed in :data:`gen_framework._lightning_compat.PRIVATE_METHODS`
+method is overridden; each such override is listed in :data:`gen_framework._utils.lightning_compat.PRIVATE_METHODS`
 with the signature it was written against, and checked against the installed Lightning before the CLI runs
 (``tests/test_lightning_compat.py`` fails on a Lightning release that changes one).
 
@@ -20,14 +20,14 @@ import pytorch_lightning
 from jsonargparse import ArgumentError, set_parsing_settings
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from gen_framework._lightning_compat import check_lightning_cli
+from gen_framework._utils.lightning_compat import check_lightning_cli
 from gen_framework.callbacks.evaluation import Evaluation
 from gen_framework.callbacks.hook_dispatch import skip_all_inherited_batch_hooks
 from gen_framework.callbacks.preemption import Preemption
 from gen_framework.callbacks.run_checkpoint import RunCheckpoint
 from gen_framework.callbacks.signal_stop import SignalStop
 from gen_framework.callbacks.training_health import TrainingHealth
-from gen_framework.checkpoint_io import AtomicCheckpointIO
+from gen_framework.persistence.checkpoint_io import AtomicCheckpointIO
 from gen_framework.cli.checkpoint_authority import CheckpointDecision, ReadOnceCheckpointIO
 from gen_framework.cli.data_links import given_options, link_data_to_model
 from gen_framework.cli.errors import class_aliases, describe_argument_error, describe_interpolation_error, option_keys

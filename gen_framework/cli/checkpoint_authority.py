@@ -5,7 +5,7 @@ checkpoint holds: its class and its init args. ``--model`` may be left out; a ``
 contradicts the file is refused, naming both sides, rather than silently replaced by the stored value.
 
 Each checkpoint is read once, here (integrity-checked, ``weights_only``, see
-:func:`gen_framework.checkpoint.read_checkpoint`):
+:func:`gen_framework.persistence.checkpoint.read_checkpoint`):
 
 1. :func:`decide`, before the parser is built (the class decides which ``--sampling.*`` options exist), resolves
    ``last``, reads the file, finds its class and refuses contradictions;
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gen_framework.checkpoint_io import AtomicCheckpointIO
+from gen_framework.persistence.checkpoint_io import AtomicCheckpointIO
 from gen_framework.cli.arguments import class_path, config_section, option, plugin_name, same_class, set_option
 from gen_framework.errors import CheckpointError, ConfigError
 
@@ -50,7 +50,7 @@ class CheckpointDecision:
     @classmethod
     def read(cls, path: str, *, typed_class_path: str | None = None) -> CheckpointDecision:
         """Reads ``path`` (the only read of this file) and finds the model class it belongs to."""
-        from gen_framework.checkpoint import checkpoint_class, read_checkpoint
+        from gen_framework.persistence.checkpoint import checkpoint_class, read_checkpoint
         from gen_framework.families.base import CHECKPOINT_KEY
 
         checkpoint = read_checkpoint(path)
@@ -91,7 +91,7 @@ class CheckpointDecision:
 
     def check_weights(self, model: Any) -> None:
         """Raises :class:`CheckpointError` when ``model``'s tensors differ in name or shape from the stored ones."""
-        from gen_framework.checkpoint import check_weights_fit
+        from gen_framework.persistence.checkpoint import check_weights_fit
 
         check_weights_fit(model, self.checkpoint, source=self.path)
 

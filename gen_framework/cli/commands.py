@@ -159,7 +159,7 @@ def find_user_error(err: BaseException) -> GenFrameworkError | None:
 def plugins_command(args: list[str]) -> int:
     """``genfw plugins [--json] [--check] [NAME]``: installed plugins, or one plugin's options and configs.
 
-    The list is read from installed metadata and a validation cache (:mod:`gen_framework.plugin_index`);
+    The list is read from installed metadata and a validation cache (:mod:`gen_framework.registry.plugin_index`);
     ``--check`` imports and validates every plugin again.
     """
     flags = ("--json", "--check")
@@ -172,7 +172,7 @@ def plugins_command(args: list[str]) -> int:
 
         print(describe_plugin(names[0], as_json="--json" in args), end="")
         return 0
-    from gen_framework.plugin_index import plugin_rows
+    from gen_framework.registry.plugin_index import plugin_rows
 
     records = plugin_rows(check="--check" in args)
     if "--json" in args:

@@ -16,11 +16,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from string import Template
-from typing import Literal
 
 from gen_framework.errors import ConfigError
+from gen_framework.registry.spec import Family as FamilyName
 
-FamilyName = Literal["adversarial", "variational", "autoregressive"]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 _PYPROJECT = """\

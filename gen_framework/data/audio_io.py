@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gen_framework._optional import require
+from gen_framework._utils.optional import require
 from gen_framework.data._files import check_regular_file, check_size
 from gen_framework.errors import DataError
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from gen_framework._optional import require
+from gen_framework._utils.optional import require
 from gen_framework.data._checks import check_int, check_range_pair
 from gen_framework.data._random import RandomDrawDataset, integers, uniform, unbind
 from gen_framework.data.base import GenerativeDataModule, Splits

@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from gen_framework._optional import require
+from gen_framework._utils.optional import require
 from gen_framework.errors import DataError
 
 TokenizerKind = Literal["char", "byte", "bpe"]

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gen_framework._atomic import atomic_path
-from gen_framework._optional import require
+from gen_framework.persistence.atomic import atomic_path
+from gen_framework._utils.optional import require
 from gen_framework.data.mu_law import MuLawQuantizer
 from gen_framework.data.tokenizers import tokenizer_from_dict
 from gen_framework.errors import DataError

@@ -2,17 +2,19 @@
 
 from gen_framework.families.adversarial import AdversarialLoss, AdversarialModule
 from gen_framework.families.autoregressive import AutoregressiveModule
-from gen_framework.families.base import Family, GenerativeModule, Modality
+from gen_framework.families.base import GenerativeModule, Modality
 from gen_framework.families.variational import VariationalModule
+from gen_framework.registry.spec import FAMILIES, Family
 
 #: The base class a plugin of each family must subclass.
-FAMILY_BASES: dict[str, type[GenerativeModule]] = {
+FAMILY_BASES: dict[Family, type[GenerativeModule]] = {
     "adversarial": AdversarialModule,
     "variational": VariationalModule,
     "autoregressive": AutoregressiveModule,
 }
 
 __all__ = [
+    "FAMILIES",
     "FAMILY_BASES",
     "AdversarialLoss",
     "AdversarialModule",

@@ -119,3 +119,48 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     if cuda_states and torch.cuda.is_available():
         for index, cuda_state in enumerate(cuda_states[: torch.cuda.device_count()]):
             torch.cuda.set_rng_state(cuda_state, index)
+
+
+# ------------------------------------------------------------------ the module's collaborator
+
+
+class TrainingRandomness:
+    """A model's training randomness: the seed of its per-rank streams and the random state of a resumed run.
+
+    Owned by :class:`~gen_framework.families.base.GenerativeModule`; saved in the checkpoint's ``gen_framework``
+    entry as ``training_seed`` and ``rng``.
+    """
+
+    def __init__(self) -> None:
+        #: Seed of the per-rank training streams; chosen when ``fit`` starts, or the resumed checkpoint's.
+        self.seed: int | None = None
+        self._pending_state: dict[str, Any] | None = None
+
+    def choose_seed(self, broadcast: Any) -> None:
+        """Take rank 0's :func:`base_seed` on every rank (``broadcast`` is the strategy's ``broadcast``)."""
+        self.seed = int(broadcast(base_seed(), src=0))
+
+    @contextlib.contextmanager
+    def stream(self, rank: int, batch: int, device: torch.device) -> Iterator[None]:
+        """Within this context the default generators draw the stream of ``(rank, batch)``."""
+        if self.seed is None:  # a subclass's setup() did not call super(): no broadcast, but per rank
+            self.seed = base_seed()
+        with seeded_default_generators(stream_seed(self.seed, rank, batch), device):
+            yield
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps: the process's random states and the training seed."""
+        return {"rng": capture_rng_state(), "training_seed": self.seed}
+
+    def load(self, meta: dict[str, Any]) -> None:
+        """Take a resumed run's seed and random states; the states are restored by :meth:`restore_pending`."""
+        if meta.get("rng") is not None:
+            self._pending_state = meta["rng"]
+        if meta.get("training_seed") is not None:
+            self.seed = int(meta["training_seed"])
+
+    def restore_pending(self) -> None:
+        """Restore the random states :meth:`load` took, once (called when training starts)."""
+        if self._pending_state is not None:
+            restore_rng_state(self._pending_state)
+            self._pending_state = None

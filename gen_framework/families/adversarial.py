@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from gen_framework.errors import ConfigError
-from gen_framework.families.base import GenerativeModule
+from gen_framework.families.base import GenerativeModule, images_of
 from gen_framework.metrics.collapse import discriminator_accuracy, sample_diversity
 
 #: The adversarial losses the family implements (the ``loss`` option); import it to declare ``loss`` in a plugin.
@@ -385,15 +385,6 @@ class AdversarialModule(GenerativeModule):
 
     def ema_module_names(self) -> list[str]:
         return ["generator"]
-
-
-def images_of(batch: Any) -> Tensor:
-    """The image tensor ``(B, C, H, W)`` of a batch given as a tensor, an ``(x, y)`` pair or a dict with ``x``."""
-    if isinstance(batch, Tensor):
-        return batch
-    if isinstance(batch, dict):
-        return batch["x"]
-    return batch[0]
 
 
 @contextlib.contextmanager

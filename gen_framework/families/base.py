@@ -2,42 +2,38 @@
 
 A family base (adversarial, variational, autoregressive) derives from this class and owns its training loop;
 a plugin derives from a family base and provides the networks. This module owns what does not depend on the
-family: seeded sampling, ``predict_step`` for ``genfw predict``, the exponential moving average (EMA) of chosen
-submodules, the data specification that travels with the weights, and the pretrained-directory format.
+family: seeded sampling, ``predict_step`` for ``genfw predict``, logging cadence, the data specification that
+travels with the weights, and the metadata saved with checkpoints. Three collaborators it owns do the rest:
+:class:`~gen_framework.families.ema.ModelEMA` (the exponential moving average of chosen submodules),
+:class:`~gen_framework.families._randomness.TrainingRandomness` (per-rank training streams, random state for
+exact resume) and :mod:`gen_framework.persistence.pretrained` (the pretrained-directory format).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Literal, final
+from typing import Any, ClassVar, Literal, TypeVar, final
 
 import pytorch_lightning as pl
 import torch
-from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel
+from pytorch_lightning.trainer.states import TrainerStatus
+from torch import Tensor
 
-from gen_framework._atomic import atomic_path
-from gen_framework.errors import CheckpointError, ConfigError
+from gen_framework.errors import ConfigError
 from gen_framework.families._defaults import refuse_hidden_family_defaults
-from gen_framework.families._randomness import (
-    base_seed,
-    capture_rng_state,
-    restore_rng_state,
-    seeded_default_generators,
-    stream_seed,
-)
+from gen_framework.families._randomness import TrainingRandomness
+from gen_framework.families.ema import ModelEMA, ema_multi_avg_fn
+from gen_framework.persistence import pretrained
+from gen_framework.persistence.checkpoint import CHECKPOINT_KEY
+from gen_framework.registry import Family, class_provenance
 
-Family = Literal["adversarial", "variational", "autoregressive"]
 Modality = Literal["image", "audio", "text"]
+Model = TypeVar("Model", bound="GenerativeModule")
 
-#: Key under which the framework's own metadata is stored in a Lightning checkpoint.
-CHECKPOINT_KEY = "gen_framework"
-PRETRAINED_CONFIG = "config.json"
-PRETRAINED_WEIGHTS = "model.safetensors"
+__all__ = ["CHECKPOINT_KEY", "Family", "GenerativeModule", "Modality", "ema_multi_avg_fn", "images_of"]
 
 
 class GenerativeModule(pl.LightningModule):
@@ -63,7 +59,9 @@ class GenerativeModule(pl.LightningModule):
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise ConfigError(f"{type(self).__name__}: ema_decay must be in (0, 1) or null, got {ema_decay}")
         self.ema_decay = ema_decay
-        self.ema: nn.ModuleDict | None = None
+        #: The EMA of the submodules :meth:`ema_module_names` names, built in ``setup`` (``None`` without one).
+        self.ema: ModelEMA | None = None
+        self._randomness = TrainingRandomness()
         self._data_spec: dict[str, Any] | None = None
         #: Options passed to :meth:`sample` by ``predict_step`` (set by ``genfw predict --sampling.*``).
         self.sampling_options: dict[str, Any] = {}
@@ -72,8 +70,6 @@ class GenerativeModule(pl.LightningModule):
         #: The latest training step's losses by logged key, detached; the family bases set them in
         #: ``training_step`` and :class:`~gen_framework.callbacks.training_health.TrainingHealth` checks them.
         self.step_losses: dict[str, Tensor] = {}
-        #: Seed of the per-rank training streams (see :meth:`training_randomness`); set when ``fit`` starts.
-        self.training_seed: int | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -149,7 +145,16 @@ class GenerativeModule(pl.LightningModule):
         self._build_ema()
         if stage == "fit" and self._trainer is not None:
             # Rank 0's choice on every rank; a resumed run replaces it with the checkpoint's in on_load_checkpoint.
-            self.training_seed = int(self.trainer.strategy.broadcast(base_seed(), src=0))
+            self._randomness.choose_seed(self.trainer.strategy.broadcast)
+
+    @property
+    def training_seed(self) -> int | None:
+        """Seed of the per-rank training streams (see :meth:`training_randomness`); set when ``fit`` starts."""
+        return self._randomness.seed
+
+    @training_seed.setter
+    def training_seed(self, seed: int | None) -> None:
+        self._randomness.seed = seed
 
     # ------------------------------------------------------------ randomness
 
@@ -169,10 +174,7 @@ class GenerativeModule(pl.LightningModule):
         if trainer is None or not trainer.training:
             yield
             return
-        if self.training_seed is None:  # a subclass's setup() did not call super(): no broadcast, but per rank
-            self.training_seed = base_seed()
-        batch = trainer.fit_loop.epoch_loop.total_batch_idx
-        with seeded_default_generators(stream_seed(self.training_seed, trainer.global_rank, batch), self.device):
+        with self._randomness.stream(trainer.global_rank, trainer.fit_loop.epoch_loop.total_batch_idx, self.device):
             yield
 
     # --------------------------------------------------------------- sampling
@@ -209,18 +211,10 @@ class GenerativeModule(pl.LightningModule):
     # -------------------------------------------------------------------- EMA
 
     def _build_ema(self) -> None:
+        """Build :attr:`ema` once, when ``ema_decay`` is set (``setup``, or loading weights that hold one)."""
         if self.ema_decay is None or self.ema is not None:
             return
-        averaged = nn.ModuleDict()
-        for name in self.ema_module_names():
-            module = getattr(self, name, None)
-            if not isinstance(module, nn.Module):
-                raise ConfigError(f"ema_module_names() names {name!r}, which is not a submodule of {type(self).__name__}")
-            copy = AveragedModel(module, multi_avg_fn=ema_multi_avg_fn(self.ema_decay), use_buffers=True)
-            copy.requires_grad_(False)
-            averaged[name] = copy
-        self.ema = averaged
-        self._ema_decay_in_use = self.ema_decay
+        self.ema = ModelEMA(self, self.ema_module_names(), self.ema_decay)
 
     def ema_decay_at(self, step: int) -> float:
         """Called at each EMA update with the optimiser steps taken so far (this one included): its decay.
@@ -237,14 +231,10 @@ class GenerativeModule(pl.LightningModule):
         if self.ema is None:
             return
         decay = self.ema_decay_at(self.global_step)
-        if decay != self._ema_decay_in_use:
-            if not 0.0 <= decay < 1.0:
-                raise ConfigError(f"{type(self).__name__}.ema_decay_at({self.global_step}) gave {decay}; need [0, 1)")
-            for averaged in self.ema.values():
-                averaged.multi_avg_fn = ema_multi_avg_fn(decay)
-            self._ema_decay_in_use = decay
-        for name, averaged in self.ema.items():
-            averaged.update_parameters(getattr(self, name))
+        if decay != self.ema.decay and not 0.0 <= decay < 1.0:
+            raise ConfigError(f"{type(self).__name__}.ema_decay_at({self.global_step}) gave {decay}; need [0, 1)")
+        self.ema.set_decay(decay)
+        self.ema.update_from(self)
 
     # --------------------------------------------------------------- logging
 
@@ -263,11 +253,30 @@ class GenerativeModule(pl.LightningModule):
         loop = trainer.fit_loop.epoch_loop
         return loop._batches_that_stepped == 0 or trainer._logger_connector.should_update_logs
 
+    def log(self, name: str, value: Any, *args: Any, **kwargs: Any) -> None:
+        """Lightning's ``log``, except that outside a running loop it does nothing.
+
+        A step or hook called by hand — in a notebook, a test, after ``fit`` returned — then runs through instead
+        of raising (Lightning raises when the model has a trainer that is not running) or warning on every call
+        (when it has none); there is no logger to receive the value either way.
+        """
+        if self._fabric is None and not self._loop_is_running():
+            return
+        super().log(name, value, *args, **kwargs)
+
+    def _loop_is_running(self) -> bool:
+        """True inside a hook that a running Trainer called (so ``log`` has a result collection to write to)."""
+        trainer = self._trainer
+        return (
+            trainer is not None and trainer.state.status == TrainerStatus.RUNNING and self._current_fx_name is not None
+        )
+
     def log_train_metrics(self, metrics: dict[str, Tensor | float], *, prog_bar: bool = True) -> None:
         """Log per-step training values on logging steps only (see :attr:`is_logging_step`).
 
         Lightning's bookkeeping costs about a millisecond per value and call on a CPU, a visible share of a small
-        model's step; values logged between two logging steps would never reach a logger anyway.
+        model's step; values logged between two logging steps would never reach a logger anyway. Outside a
+        running ``fit`` it does nothing (see :meth:`log`).
         """
         if self.is_logging_step:
             self.log_dict(metrics, prog_bar=prog_bar)
@@ -275,36 +284,23 @@ class GenerativeModule(pl.LightningModule):
     @contextlib.contextmanager
     def ema_weights(self) -> Iterator[None]:
         """Within this context the averaged submodules carry their EMA weights (if EMA is enabled)."""
-        if self.ema is None or not any(int(a.n_averaged) > 0 for a in self.ema.values()):
+        if self.ema is None:
             yield
             return
-        backups = {}
-        for name, averaged in self.ema.items():
-            live = getattr(self, name)
-            backups[name] = {k: v.detach().clone() for k, v in live.state_dict().items()}
-            live.load_state_dict(averaged.module.state_dict())
-        try:
+        with self.ema.swapped_in(self):
             yield
-        finally:
-            for name, state in backups.items():
-                getattr(self, name).load_state_dict(state)
 
     # ------------------------------------------------------------ checkpoints
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = {
-            **self._provenance(), "rng": capture_rng_state(), "training_seed": self.training_seed,
-        }
+        checkpoint[CHECKPOINT_KEY] = {**self._provenance(), **self._randomness.state_dict()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         meta = checkpoint.get(CHECKPOINT_KEY) or {}
-        resuming = self._trainer is not None and self.trainer.state.fn == "fit"
-        if resuming and meta.get("rng") is not None:
-            # Restored in on_train_start, after Lightning has created the data iterator (which draws from the
-            # global generator), so resumed training draws the latents and noise of an uninterrupted run.
-            self._pending_rng_state = meta["rng"]
-        if resuming and meta.get("training_seed") is not None:
-            self.training_seed = int(meta["training_seed"])
+        if self._trainer is not None and self.trainer.state.fn == "fit":
+            # The random states are restored in on_train_start, after Lightning has created the data iterator
+            # (which draws from the global generator), so resumed training draws what an uninterrupted run drew.
+            self._randomness.load(meta)
         if meta.get("data_spec") is not None:
             self.adopt_loaded_data_spec(meta["data_spec"])
         # The EMA copies must exist before Lightning loads the state dict that holds them.
@@ -313,29 +309,15 @@ class GenerativeModule(pl.LightningModule):
 
     def on_train_start(self) -> None:
         """Restores the random state of a resumed run; overrides must call ``super().on_train_start()``."""
-        pending = getattr(self, "_pending_rng_state", None)
-        if pending is not None:
-            restore_rng_state(pending)
-            self._pending_rng_state = None
+        self._randomness.restore_pending()
 
     def adopt_loaded_data_spec(self, spec: dict[str, Any]) -> None:
         """Called when weights are loaded (checkpoint or pretrained) with the data spec saved beside them."""
         self._data_spec = dict(spec)
 
     def _provenance(self) -> dict[str, Any]:
-        from gen_framework import __version__
-        from gen_framework.registry import PLUGIN_API_VERSION, registry
-
-        record = registry.record_for_class(type(self))
-        return {
-            "plugin": record.name if record else None,
-            "plugin_version": record.version if record else None,
-            "class_path": f"{type(self).__module__}.{type(self).__qualname__}",
-            "framework_version": __version__,
-            "api_version": PLUGIN_API_VERSION,
-            "family": self.family,
-            "data_spec": self._data_spec,
-        }
+        """What is saved beside the weights about this model: where its class comes from, family, data spec."""
+        return {**class_provenance(type(self)), "family": self.family, "data_spec": self._data_spec}
 
     # ------------------------------------------------------------- pretrained
 
@@ -344,94 +326,29 @@ class GenerativeModule(pl.LightningModule):
         """Write ``model.safetensors`` and ``config.json`` (plugin, versions, init args, data spec) to ``directory``.
 
         Each file is written to a temporary name and renamed, so an interrupted save never leaves a torn file.
+        See :mod:`gen_framework.persistence.pretrained`.
         """
-        from safetensors.torch import save_model
-
-        directory = Path(directory)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ConfigError(f"cannot create the output directory {directory}: {err.strerror}") from err
-        config = {**self._provenance(), "init_args": _jsonable(dict(self.hparams))}
-        with atomic_path(directory / PRETRAINED_WEIGHTS) as tmp:
-            save_model(self, str(tmp), metadata={"format": "pt"})
-        with atomic_path(directory / PRETRAINED_CONFIG) as tmp:
-            tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        return directory
+        return pretrained.save_pretrained(self, directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike[str], *, map_location: str = "cpu") -> GenerativeModule:
-        """Load a directory written by :meth:`save_pretrained`; the class is found through the plugin registry."""
-        from safetensors.torch import load_model
+    def from_pretrained(cls: type[Model], directory: str | os.PathLike[str], *, map_location: str = "cpu") -> Model:
+        """Load a directory written by :meth:`save_pretrained`; the class is found through the plugin registry.
 
-        from gen_framework.registry import resolve_module_class
-
-        directory = Path(directory)
-        config_path = directory / PRETRAINED_CONFIG
-        weights_path = directory / PRETRAINED_WEIGHTS
-        for path in (config_path, weights_path):
-            if not path.is_file():
-                raise CheckpointError(f"{directory} is not a pretrained directory: {path.name} is missing")
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise CheckpointError(f"{config_path} is not valid JSON: {err}") from err
-        if not isinstance(config, dict) or not isinstance(config.get("init_args", {}), dict):
-            raise CheckpointError(
-                f"{config_path} must be a JSON object with an `init_args` object, as save_pretrained writes"
-            )
-        target = resolve_module_class(config.get("plugin"), config.get("class_path"), source=str(directory))
-        if not issubclass(target, cls):
-            raise CheckpointError(
-                f"{directory} holds a {target.__name__} (plugin {config.get('plugin')!r}), not a {cls.__name__}"
-            )
-        try:
-            model = target(**config.get("init_args", {}))
-        except (TypeError, ValueError) as err:  # arguments the class does not take, or values it refuses
-            raise CheckpointError(f"{config_path}: its init_args do not build a {target.__name__}: {err}") from err
-        if config.get("data_spec") is not None:
-            model.adopt_loaded_data_spec(config["data_spec"])
-        model._build_ema()
-        try:
-            missing, unexpected = load_model(model, str(weights_path), strict=False, device=map_location)
-        except Exception as err:  # safetensors raises several types for torn or foreign files
-            raise CheckpointError(f"cannot read weights from {weights_path}: {err}") from err
-        if missing or unexpected:
-            raise CheckpointError(
-                f"{weights_path} does not match {target.__name__}: missing {sorted(missing)[:5]}, "
-                f"unexpected {sorted(unexpected)[:5]}"
-            )
-        return model
+        Called on a class, the model must be an instance of it; a user's subclass of a plugin class, called on
+        itself, loads as that subclass. See :mod:`gen_framework.persistence.model_class` for which classes a
+        directory may name.
+        """
+        return pretrained.load_pretrained(cls, directory, map_location=map_location)
 
 
 def _spec_text(entries: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in entries.items())
 
 
-def _jsonable(value: Any) -> Any:
-    """Hyperparameters as JSON: tuples become lists, anything else unusual becomes its string."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
-def ema_multi_avg_fn(decay: float) -> Callable[[list[Tensor], list[Tensor], Tensor], None]:
-    """``AveragedModel``'s ``multi_avg_fn`` for an EMA with ``decay``: one fused lerp per dtype group.
-
-    Like ``torch.optim.swa_utils.get_ema_multi_avg_fn``, except that integer buffers (BatchNorm's
-    ``num_batches_tracked``) are copied: averaging a count and truncating it back to an integer gives a
-    number that means nothing, and costs a Python loop of small ops on every update.
-    """
-
-    # No no_grad(): AveragedModel hands over detached tensors, and the decorator costs more than the update.
-    def update(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor) -> None:
-        if averaged[0].is_floating_point() or averaged[0].is_complex():
-            torch._foreach_lerp_(averaged, current, 1.0 - decay)
-        else:
-            torch._foreach_copy_(averaged, current)
-
-    return update
+def images_of(batch: Any) -> Tensor:
+    """The image tensor ``(B, C, H, W)`` of a batch given as a tensor, an ``(x, y)`` pair or a dict with ``x``."""
+    if isinstance(batch, Tensor):
+        return batch
+    if isinstance(batch, dict):
+        return batch["x"]
+    return batch[0]

@@ -15,8 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gen_framework.errors import ConfigError
-from gen_framework.families.adversarial import images_of
-from gen_framework.families.base import GenerativeModule
+from gen_framework.families.base import GenerativeModule, images_of
 from gen_framework.metrics.collapse import active_units
 
 Likelihood = Literal["bernoulli", "gaussian", "discretized_logistic"]

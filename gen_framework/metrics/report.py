@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gen_framework._atomic import atomic_path
+from gen_framework.persistence.atomic import atomic_path
 
 FORMAT = "gen_framework.metrics/1"
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gen_framework._atomic import atomic_path
+from gen_framework.persistence.atomic import atomic_path
 from gen_framework.metrics.features import ConvFeatureNet, FeatureNetwork, state_sha256
 
 #: Environment variable naming the cache root (default ``~/.cache/gen_framework``).

@@ -11,13 +11,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytorch_lightning as pl
 import torch
 
-from gen_framework.testing.kit import CheckSkipped, KitContext
 from gen_framework.testing.learning import check_learns_easy_data
+from gen_framework.testing.outcomes import CheckSkipped
 from gen_framework.testing.rank_randomness import check_ddp_ranks_draw_differently
+
+if TYPE_CHECKING:
+    from gen_framework.testing.kit import KitContext
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,7 @@ def check_pretrained_round_trip(ctx: KitContext) -> None:
 
 def check_checkpoint_round_trip(ctx: KitContext) -> None:
     """A Lightning ``.ckpt`` loads back (weights_only) into a model that gives identical samples."""
-    from gen_framework.checkpoint import load_checkpoint
+    from gen_framework.persistence.checkpoint import load_checkpoint
 
     model = ctx.fitted_model()
     restored = load_checkpoint(ctx.checkpoint_path())

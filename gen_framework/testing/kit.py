@@ -12,18 +12,12 @@ from typing import TYPE_CHECKING, Any
 import pytorch_lightning as pl
 
 from gen_framework.registry import PluginSpec, registry
+from gen_framework.testing.outcomes import CheckSkipped
 
 if TYPE_CHECKING:
     from gen_framework.families.base import GenerativeModule
     from gen_framework.testing.checks import Check
     from gen_framework.testing.synthetic import SyntheticData, Task
-
-
-class CheckSkipped(Exception):
-    """Raised by a check that has nothing to check for this plugin; the message says why.
-
-    The kit reports it as ``skipped`` with that reason (a pytest case skips with it), never as a pass.
-    """
 
 
 class KitContext:

@@ -25,11 +25,12 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from gen_framework.testing.kit import KitContext
+if TYPE_CHECKING:
+    from gen_framework.testing.kit import KitContext
 
 #: Seconds the 2-process run may take before the check fails.
 TIMEOUT_S = 240

@@ -14,7 +14,7 @@ from toys.data import ToyImages
 from toys.models import NonFiniteGAN, NonFiniteVAE, ToyLM, ToyVAE
 
 from gen_framework.callbacks.training_health import TrainingHealth, _all_finite
-from gen_framework.checkpoint import read_checkpoint
+from gen_framework.persistence.checkpoint import read_checkpoint
 from gen_framework.cli import main
 from gen_framework.errors import ConfigError, TrainingError
 

@@ -23,9 +23,9 @@ from gen_framework.families._randomness import (
     seeded_default_generators,
     stream_seed,
 )
+from gen_framework.registry import FAMILIES
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ddp_rank_randomness.py"
-FAMILIES = ("adversarial", "variational", "autoregressive")
 STEPS = 3
 
 

@@ -59,7 +59,7 @@ def test_a_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("gen_framework._atomic.os.replace", broken)
+    monkeypatch.setattr("gen_framework.persistence.atomic.os.replace", broken)
     with pytest.raises(OSError, match="disk full"):
         write_metrics_json(path, "test", evaluation_section({"fid": record(2.0)}, run={}))
     assert path.read_text() == before

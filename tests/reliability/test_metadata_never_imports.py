@@ -13,7 +13,7 @@ import pytest
 import torch
 from toys.models import ToyImageGAN
 
-from gen_framework.checkpoint import load_checkpoint
+from gen_framework.persistence.checkpoint import load_checkpoint
 from gen_framework.errors import CheckpointError
 from gen_framework.families.base import GenerativeModule
 from gen_framework.registry import PluginSpec, registry

@@ -115,7 +115,7 @@ def test_a_failed_start_leaves_no_run_folder(toys, capsys):
 def test_a_full_disk_during_fit_is_one_line_and_keeps_the_last_checkpoint(toys, monkeypatch, capsys):
     import errno
 
-    from gen_framework import checkpoint_io
+    from gen_framework.persistence import checkpoint_io
 
     assert main([*FIT, "--trainer.max_steps", "2"]) == 0
     capsys.readouterr()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from gen_framework.checkpoint import read_checkpoint
+from gen_framework.persistence.checkpoint import read_checkpoint
 from gen_framework.cli import main
 
 TESTS = Path(__file__).resolve().parents[1]

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--truncation_psi", type=float, default=1.0)
     parser.add_argument("--crossover", type=int, default=None)
     args = parser.parse_args(argv)
-    from gen_framework.checkpoint import load_checkpoint
+    from gen_framework.persistence.checkpoint import load_checkpoint
 
     try:
         model = load_checkpoint(args.ckpt_path)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gen_framework.checkpoint import load_checkpoint
+from gen_framework.persistence.checkpoint import load_checkpoint
 from gen_framework.cli import main
 from gen_framework.registry import registry
 from gen_framework_stylegan_lite import PLUGIN, StyleGANLite, write_style_mixing_grid

@@ -100,7 +100,7 @@ def _load_images(name: str, root: str | None, spec: dict, count: int) -> Tensor:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m gen_framework_vae.visualise``: write the two pictures; returns the exit code."""
-    from gen_framework.checkpoint import load_checkpoint
+    from gen_framework.persistence.checkpoint import load_checkpoint
     from gen_framework.cli.run_dirs import find_last_checkpoint
 
     parser = argparse.ArgumentParser(

@@ -17,9 +17,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from gen_framework.errors import CheckpointError
+from gen_framework.persistence.model_class import import_typed_class, resolve_module_class, substitute_hint
 
 if TYPE_CHECKING:
     from gen_framework.families.base import GenerativeModule
+
+#: Key under which the framework's own metadata is stored in a Lightning checkpoint.
+CHECKPOINT_KEY = "gen_framework"
+
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The checkpoint dict at ``path``, loaded with ``weights_only=True`` on the CPU after an integrity check.
@@ -125,34 +130,18 @@ def check_weights_fit(model: torch.nn.Module, checkpoint: dict[str, Any], *, sou
 def checkpoint_class(
     checkpoint: dict[str, Any], *, source: str, typed_class_path: str | None = None
 ) -> type[GenerativeModule]:
-    """The module class that wrote ``checkpoint``, found among the installed plugins' classes.
+    """The module class that wrote ``checkpoint``, found among trusted classes (see :mod:`.model_class`).
 
     Args:
         typed_class_path: A class path the user typed (``--model pkg.Model``). When the checkpoint names exactly
-            this class and no plugin, it is imported: the user chose that code, the file did not.
+            this class, it is imported: the user chose that code, the file did not.
     """
-    from gen_framework.families.base import CHECKPOINT_KEY, GenerativeModule
-    from gen_framework.registry import resolve_module_class
-
     meta = checkpoint.get(CHECKPOINT_KEY)
     if not isinstance(meta, dict):
         raise CheckpointError(f"{source} was not written by a gen-framework model (no '{CHECKPOINT_KEY}' entry)")
-    class_path = meta.get("class_path")
-    if not meta.get("plugin") and typed_class_path and class_path == typed_class_path:
-        cls = _import_typed_class(typed_class_path)
-        if isinstance(cls, type) and issubclass(cls, GenerativeModule):
-            return cls
-    return resolve_module_class(meta.get("plugin"), class_path, source=source)
-
-
-def _import_typed_class(class_path: str) -> Any:
-    import importlib
-
-    module_name, _, attr = class_path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), attr, None)
-    except (ImportError, TypeError, ValueError):
-        return None
+    stored = meta.get("class_path")
+    chosen = import_typed_class(typed_class_path) if typed_class_path and stored == typed_class_path else None
+    return resolve_module_class(meta.get("plugin"), stored, source=source, chosen=chosen)
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: str = "cpu") -> GenerativeModule:
@@ -162,4 +151,5 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str = "cpu") 
     try:
         return cls.load_from_checkpoint(path, map_location=map_location, weights_only=True)
     except (RuntimeError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{path} does not fit {cls.__name__}: {err}") from err
+        stored = (checkpoint.get(CHECKPOINT_KEY) or {}).get("class_path")
+        raise CheckpointError(f"{path} does not fit {cls.__name__}: {err}{substitute_hint(stored, cls)}") from err

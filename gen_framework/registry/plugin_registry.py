@@ -1,4 +1,4 @@
-"""The plugin registry: entry-point discovery, validation, provenance and lookup.
+"""The plugin registry: entry-point discovery, provenance and lookup (what a spec is: :mod:`.spec`).
 
 A plugin is a distribution that declares, in the entry-point group ``gen_framework.plugins``, an entry whose
 name is the plugin name and whose object is a :class:`PluginSpec`::
@@ -17,63 +17,21 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata as metadata
 import os
-import re
 import signal
 import sys
 import threading
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from gen_framework.errors import CheckpointError, PluginError
-
-if TYPE_CHECKING:
-    from gen_framework.families.base import GenerativeModule
+from gen_framework import __version__
+from gen_framework.errors import PluginError
+from gen_framework.registry.spec import PLUGIN_API_VERSION, PluginSpec, Status, class_path, validate_spec
 
 ENTRY_POINT_GROUP = "gen_framework.plugins"
-#: The plugin API this framework provides, ``MAJOR.MINOR``. A plugin targeting ``M.m`` is compatible when
-#: ``M`` equals our major and ``m`` is at most our minor.
-PLUGIN_API_VERSION = "1.0"
 DISABLE_AUTOLOAD_ENV = "GEN_FRAMEWORK_DISABLE_PLUGIN_AUTOLOAD"
 BLOCK_ENV = "GEN_FRAMEWORK_BLOCK_PLUGINS"
-FAMILIES = ("adversarial", "variational", "autoregressive")
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-Status = Literal["ok", "broken", "incompatible"]
-
-
-@dataclass(frozen=True)
-class PluginSpec:
-    """What a plugin declares about itself.
-
-    Attributes:
-        name: Registry name, ``^[a-z][a-z0-9_]*$`` (``dcgan``); equal to the entry-point name.
-        family: ``adversarial``, ``variational`` or ``autoregressive``.
-        module_class: The plugin's LightningModule, a subclass of its family base.
-        api_version: The plugin API it targets, ``MAJOR.MINOR``.
-        description: One line shown by ``genfw plugins``.
-        default_datamodule: Short name of the datamodule it trains on by default (``mnist``).
-        default_config: Path of its default config, relative to the repository's ``configs/`` or absolute.
-        extra_classes: Further LightningModule classes the plugin provides (variants).
-        test_init_args: Init args of a tiny instance, used by the conformance kit
-            (:mod:`gen_framework.testing`) so its checks run in seconds.
-        test_data_spec: The data spec of the tiny synthetic data the kit trains that instance on
-            (``{"modality": "image", "channels": 1, "image_size": 28}``); ``None`` lets the kit derive it.
-        test_sampling_options: Sampling options the kit passes to ``sample`` (e.g. a short duration).
-    """
-
-    name: str
-    family: str
-    module_class: type
-    api_version: str = PLUGIN_API_VERSION
-    description: str = ""
-    default_datamodule: str | None = None
-    default_config: str | None = None
-    extra_classes: tuple[type, ...] = ()
-    test_init_args: Mapping[str, Any] = field(default_factory=dict)
-    test_data_spec: Mapping[str, Any] | None = None
-    test_sampling_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,7 +55,7 @@ class PluginRecord:
             "distribution": self.distribution,
             "status": self.status,
             "error": self.error,
-            "class_path": _class_path(self.spec.module_class) if self.spec else None,
+            "class_path": class_path(self.spec.module_class) if self.spec else None,
             "description": self.spec.description if self.spec else None,
         }
 
@@ -234,69 +192,6 @@ class PluginRegistry:
         return classes
 
 
-def validate_spec(spec: object, *, expected_name: str | None = None) -> tuple[Status, str] | None:
-    """``None`` when ``spec`` is a valid, compatible plugin spec, else ``(status, message)``."""
-    if not isinstance(spec, PluginSpec):
-        return "broken", f"the entry point must point to a gen_framework.registry.PluginSpec, got {type(spec).__name__}"
-    if not _NAME.match(spec.name):
-        return "broken", f"plugin name {spec.name!r} must match ^[a-z][a-z0-9_]*$"
-    if expected_name is not None and spec.name != expected_name:
-        return "broken", f"entry point {expected_name!r} describes a plugin named {spec.name!r}; the names must match"
-    if spec.family not in FAMILIES:
-        return "broken", f"plugin {spec.name!r} declares family {spec.family!r}; allowed: {', '.join(FAMILIES)}"
-    from gen_framework.families import FAMILY_BASES
-
-    base = FAMILY_BASES[spec.family]
-    for cls in (spec.module_class, *spec.extra_classes):
-        if not (isinstance(cls, type) and issubclass(cls, base)):
-            return "broken", f"plugin {spec.name!r}: {cls!r} must be a subclass of {base.__name__} ({spec.family})"
-    if not api_compatible(spec.api_version):
-        return (
-            "incompatible",
-            f"plugin {spec.name!r} targets plugin API {spec.api_version}; this gen-framework provides "
-            f"{PLUGIN_API_VERSION} (compatible: {PLUGIN_API_VERSION.split('.')[0]}.0 to {PLUGIN_API_VERSION})",
-        )
-    return None
-
-
-def api_compatible(version: str) -> bool:
-    """True when a plugin targeting plugin API ``version`` works with this framework."""
-    try:
-        major, minor = (int(part) for part in str(version).split("."))
-    except ValueError:
-        return False
-    our_major, our_minor = (int(part) for part in PLUGIN_API_VERSION.split("."))
-    return major == our_major and minor <= our_minor
-
-
-def resolve_module_class(plugin: str | None, class_path: str | None, *, source: str) -> type[GenerativeModule]:
-    """The module class named by saved weights, found among the installed plugins' classes.
-
-    Metadata (a checkpoint's ``gen_framework`` entry, a ``config.json``) never chooses a module to import: a
-    class path is only compared with the classes the registry's entry points (or :func:`register`) provide.
-    A model class outside any plugin is made loadable by registering it in-process first.
-    """
-    if plugin:
-        try:
-            spec = registry.get(plugin)
-        except PluginError as err:
-            raise CheckpointError(f"{source} was written by plugin {plugin!r}, which cannot be used: {err}") from err
-        if class_path:
-            for cls in (spec.module_class, *spec.extra_classes):
-                if _class_path(cls) == class_path:
-                    return cls
-        return spec.module_class
-    if not class_path or "." not in class_path:
-        raise CheckpointError(f"{source} names no plugin and no model class; it was not written by gen-framework")
-    for cls in registry.module_classes():
-        if _class_path(cls) == class_path:
-            return cls
-    raise CheckpointError(
-        f"{source} names the model class {class_path}, which no installed plugin provides; install its plugin or "
-        "register the class (gen_framework.registry.register) — a file's metadata never chooses code to import"
-    )
-
-
 @contextlib.contextmanager
 def _record_ctrl_c(pressed: list[int]) -> Iterator[None]:
     """Notes in ``pressed`` a SIGINT that arrives inside the block (then raised as usual)."""
@@ -322,10 +217,6 @@ def _provider(record: PluginRecord) -> str:
     return f"{record.distribution} {record.version or ''}".strip()
 
 
-def _class_path(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 #: The process-wide registry used by the CLI and the module helpers.
 registry = PluginRegistry()
 
@@ -343,3 +234,19 @@ def get_plugin(name: str) -> PluginSpec:
 def list_plugins() -> list[PluginRecord]:
     """Every plugin known to the process-wide registry, with status and provenance."""
     return registry.records()
+
+
+def class_provenance(cls: type) -> dict[str, Any]:
+    """Where the model class ``cls`` comes from, as saved beside its weights (checkpoints, ``config.json``).
+
+    The plugin is the usable plugin providing ``cls`` or one of its bases (a user's subclass of a plugin class
+    names that plugin, and its own ``class_path``).
+    """
+    record = registry.record_for_class(cls)
+    return {
+        "plugin": record.name if record else None,
+        "plugin_version": record.version if record else None,
+        "class_path": class_path(cls),
+        "framework_version": __version__,
+        "api_version": PLUGIN_API_VERSION,
+    }

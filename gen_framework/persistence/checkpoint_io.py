@@ -26,7 +26,7 @@ from lightning_fabric.utilities.cloud_io import get_filesystem
 from lightning_fabric.utilities.types import _PATH
 from pytorch_lightning.plugins import TorchCheckpointIO
 
-from gen_framework._atomic import atomic_path
+from gen_framework.persistence.atomic import atomic_path
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

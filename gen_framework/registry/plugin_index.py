@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gen_framework.registry import BLOCK_ENV, DISABLE_AUTOLOAD_ENV, ENTRY_POINT_GROUP, PluginRecord, registry
+from gen_framework.registry.plugin_registry import (
+    BLOCK_ENV,
+    DISABLE_AUTOLOAD_ENV,
+    ENTRY_POINT_GROUP,
+    PluginRecord,
+    registry,
+)
 
 CACHE_ENV = "GEN_FRAMEWORK_CACHE"
 CACHE_FILE = "plugins.json"
@@ -136,7 +142,7 @@ def _read_cache() -> dict[str, dict[str, Any]]:
 
 def _write_cache(cache: dict[str, dict[str, Any]]) -> None:
     """Writes the cache atomically; a cache that cannot be written only costs the next listing an import."""
-    from gen_framework._atomic import atomic_path
+    from gen_framework.persistence.atomic import atomic_path
 
     path = cache_root() / CACHE_FILE
     try:

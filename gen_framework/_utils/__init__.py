@@ -1,0 +1,1 @@
+"""Private utilities: optional dependencies and the Lightning versions the framework relies on."""
