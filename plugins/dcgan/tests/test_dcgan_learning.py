@@ -21,8 +21,8 @@ import torch
 import yaml
 
 from gen_framework.data import MNIST
+from gen_framework.metrics.digits import digit_classifier, digit_feature_distance, digit_scores
 from gen_framework_dcgan import DCGAN
-from gen_framework_dcgan.digit_score import digit_feature_distance, digit_scores, train_digit_classifier
 
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "dcgan" / "mnist.yaml"
 STEPS = 400  # about 25 s of one CPU thread on a quiet machine, plus 30 s to train the judge
@@ -53,7 +53,7 @@ def config_recipe() -> tuple[dict[str, Any], dict[str, Any]]:
 
 def train_and_score(model: DCGAN, steps: int = STEPS, seed: int = 0) -> dict[str, Any]:
     """Train ``model`` on the config's data for ``steps`` generator updates; the judge's verdict before and after."""
-    classifier, accuracy = train_digit_classifier(seed=0)
+    classifier, accuracy = digit_classifier(28)
     data_args = config_recipe()[1]
     data = MNIST(**{**data_args, "seed": seed})
     real = torch.stack([data.splits.val[i][0] for i in range(500)])
