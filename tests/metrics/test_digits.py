@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -116,3 +119,13 @@ def test_plugins_use_this_judge():
     assert dcgan.digit_feature_distance is digits.digit_feature_distance
     assert dcgan.train_digit_classifier is digits.digit_classifier
     assert issubclass(stylegan.DigitJudge, digits.DigitJudge) and stylegan.DigitScores is digits.DigitScores
+
+
+def test_core_and_benchmarks_import_the_judge_from_metrics():
+    """The former plugin-local judges stay out of the core, the benchmarks and the plugins' own code and tests."""
+    root = Path(__file__).resolve().parents[2]
+    files = [*root.glob("gen_framework/**/*.py"), *root.glob("benchmarks/*.py"), *root.glob("plugins/*/tests/*.py"),
+             *root.glob("plugins/*/tools/*.py")]
+    former = re.compile(r"gen_framework_dcgan\.digit_score|gen_framework_stylegan_lite\.digit_judge")
+    assert files
+    assert [str(f.relative_to(root)) for f in files if former.search(f.read_text())] == []
