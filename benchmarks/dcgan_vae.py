@@ -18,9 +18,10 @@
    the verdict, is (1 + r_genfw) / (1 + r_plain) - 1 with each r the median over repeats. The ratio of the
    raw medians is reported beside it.
 2. Quality per CPU minute. ``genfw fit`` with the same config is stopped after 1 and 2 minutes of process
-   CPU time (time spent measuring excluded). DCGAN: a small CNN trained on the real digits reads 500 samples
-   (share read with softmax >= 0.9, classes covered); the same classifier's score on 500 real validation
-   digits is the ceiling. VAE: IWAE bound (k=64) on 500 validation digits, nats per image.
+   CPU time (time spent measuring excluded). DCGAN: the framework's digit judge
+   (``gen_framework.metrics.digits``, trained on the real digits and cached) reads 500 samples (share read with
+   softmax >= 0.9, classes covered, FD-digits); the same classifier's score on 500 real validation digits is
+   the ceiling. VAE: IWAE bound (k=64) on 500 validation digits, nats per image.
 
 Threads are pinned with ``torch.set_num_threads`` (default 1, which keeps numbers steadier on a shared
 machine). Results are printed and written to ``benchmarks/results/dcgan_vae.json``.
@@ -170,7 +171,7 @@ class QualityProbe(CPUBudgetProbe):
 
 def digit_record(samples: torch.Tensor) -> dict[str, Any]:
     """The digit judge's verdict on samples ``(N, 1, 28, 28)``, rounded for the JSON."""
-    from gen_framework_dcgan.digit_score import digit_feature_distance, digit_scores
+    from gen_framework.metrics.digits import digit_feature_distance, digit_scores
 
     assert CLASSIFIER is not None and REAL_DIGITS is not None
     scores = digit_scores(CLASSIFIER, samples)
@@ -492,21 +493,6 @@ def from_logs(paths: list[Path], output: Path, threads: int, note: str = "") -> 
     return 0
 
 
-def cached_classifier(path: Path | None) -> tuple[torch.nn.Module, float]:
-    """The digit judge and its validation accuracy, trained (seed 0, deterministic) or loaded from ``path``."""
-    from gen_framework_dcgan.digit_score import DigitClassifier, train_digit_classifier
-
-    if path is not None and path.is_file():
-        saved = torch.load(path, weights_only=True)
-        classifier = DigitClassifier()
-        classifier.load_state_dict(saved["state_dict"])
-        return classifier.eval(), float(saved["val_accuracy"])
-    classifier, accuracy = train_digit_classifier()
-    if path is not None:
-        torch.save({"state_dict": classifier.state_dict(), "val_accuracy": accuracy}, path)
-    return classifier, accuracy
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -523,7 +509,7 @@ def main() -> int:
     parser.add_argument("--set", nargs="+", default=[], metavar="OPTION=VALUE",
                         help="genfw fit options for the DCGAN quality runs, e.g. model.init_args.lr_g=2e-4")
     parser.add_argument("--classifier", type=Path, default=None,
-                        help="cache of the digit classifier's weights (trained with seed 0 and saved when absent)")
+                        help="folder caching the digit judge (default: gen_framework's feature cache)")
     parser.add_argument("--config-steps", action="store_true",
                         help="DCGAN quality: train for the config's max_steps (the main job) and score at its end too")
     parser.add_argument("--keep-runs", type=Path, default=None,
@@ -558,10 +544,10 @@ def main() -> int:
     global CLASSIFIER, REAL_DIGITS, SHADOW_EMA
     SHADOW_EMA = args.shadow_ema
     from gen_framework.data import MNIST
-    from gen_framework_dcgan.digit_score import digit_feature_distance, digit_scores
+    from gen_framework.metrics.digits import digit_classifier, digit_feature_distance, digit_scores
 
     began = time.perf_counter()
-    CLASSIFIER, accuracy = cached_classifier(args.classifier)
+    CLASSIFIER, accuracy = digit_classifier(28, directory=args.classifier)
     data = MNIST()
     REAL_DIGITS = validation_images(data)
     real = digit_scores(CLASSIFIER, REAL_DIGITS)
@@ -576,6 +562,7 @@ def main() -> int:
         "val_accuracy": round(accuracy, 4), "real_digits_confident_fraction": round(real.confident_fraction, 3),
         "real_digits_classes_covered": real.classes_covered, "real_digits_min_class_share":
         round(real.min_class_share, 3), "fd_digits_real_vs_real": round(floor, 2),
+        "weights_sha256": CLASSIFIER.describe()["weights_sha256"],
     }}
     extra = [f"--{option}" for option in args.set]
     with tempfile.TemporaryDirectory(prefix="genfw_bench_") as tmp:

@@ -9,7 +9,7 @@
    beside every run. Samples come from ``model.sample`` (EMA generator where the recipe has one, ψ = 1).
 
    The metric: **FD-digits**, the Fréchet distance between Gaussians fitted to the 128-d features of the
-   framework's trained digit classifier (``gen_framework.metrics.trained_feature_network``, cached) for
+   framework's digit judge (``gen_framework.metrics.digits``, trained on the real digits and cached) for
    ``EVAL_IMAGES`` samples against the 500 real validation digits, also as a multiple of the real-vs-real floor
    (500 real training digits); the number of classes that classifier reads with softmax >= 0.9 among the
    samples and its class coverage. **Pixel FD** on 8×8 pooled pixels is kept for comparison only: a mean digit
@@ -91,12 +91,11 @@ class Judge:
     """Scores generated digits with the framework's trained digit classifier (see ``DigitJudge``)."""
 
     def __init__(self) -> None:
-        from gen_framework_stylegan_lite.digit_judge import DigitJudge
+        from gen_framework.metrics.digits import DigitJudge
 
         data = mnist_data()
         self.real = stack(data.splits.val, EVAL_IMAGES)
-        self.judge = DigitJudge(data.splits.train, self.real, stack(data.splits.train, EVAL_IMAGES),
-                                "mnist-32px-1ch")
+        self.judge = DigitJudge(self.real, stack(data.splits.train, EVAL_IMAGES))
 
     def __call__(self, images: Tensor) -> dict[str, Any]:
         scores = self.judge(images)

@@ -95,7 +95,7 @@ class Evaluation(Callback):
         pr_neighbours: int = 3,
         num_audio_samples: int = 8,
         audio_seconds: float = 0.5,
-        feature_steps: int = 300,
+        feature_steps: int = 1000,
         sampling: dict[str, Any] | None = None,
         filename: str = "metrics.json",
         directory: str | None = None,

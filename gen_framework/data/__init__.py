@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gen_framework.data.audio import AudioDataModule, Melodies, WavFolder
 from gen_framework.data.base import GenerativeDataModule, Modality, Splits
+from gen_framework.data.image import ImageDataModule
 from gen_framework.data.image_arrays import MNIST, Digits
 from gen_framework.data.image_folder import ImageFolder
 from gen_framework.data.mu_law import MuLawQuantizer, mu_law_decode, mu_law_encode
@@ -60,6 +61,7 @@ __all__ = [
     "DataError",
     "Digits",
     "GenerativeDataModule",
+    "ImageDataModule",
     "ImageFolder",
     "Melodies",
     "Modality",

@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 
-from gen_framework.data._checks import check_choice, check_int
-from gen_framework.data.base import GenerativeDataModule, Splits, split_indices
+from gen_framework.data.base import Splits
 from gen_framework.data.embedded import load_embedded
 from gen_framework.data.idx import read_idx
-from gen_framework.data.image_ops import ImageTensorDataset, prepare_images, subset
+from gen_framework.data.image import ImageDataModule
+from gen_framework.data.image_ops import ImageTensorDataset, prepare_images
 from gen_framework.errors import DataError
 
 
-def image_spec(channels: int, image_size: int) -> dict[str, Any]:
-    """The data spec every image datamodule returns."""
-    return {"modality": "image", "channels": channels, "image_size": image_size}
-
-
-def check_image_args(owner: str, image_size: int, channels: int) -> None:
-    """Validates the ``image_size`` and ``channels`` arguments shared by the image datamodules."""
-    check_int(owner, "image_size", image_size, minimum=1, maximum=4096)
-    check_choice(owner, "channels", channels, (1, 3))
-
-
-def labelled_splits(
-    images: torch.Tensor, labels: torch.Tensor, val_fraction: float, seed: int, owner: str
-) -> tuple[Any, Any]:
-    """Seeded train/validation :class:`ImageTensorDataset` pair over uint8 ``(N, C, S, S)`` images."""
-    train_index, val_index = split_indices(images.shape[0], val_fraction, seed, owner=owner)
-    return subset(images, labels, train_index), subset(images, labels, val_index)
-
-
-class Digits(GenerativeDataModule):
+class Digits(ImageDataModule):
     """Handwritten digits: 1,797 images of 8x8 pixels (values 0-16), labels 0-9, embedded in the package.
 
     The UCI "Optical Recognition of Handwritten Digits" test set, the one scikit-learn's ``load_digits`` gives.
@@ -52,8 +33,6 @@ class Digits(GenerativeDataModule):
         seed: seed of the split and the shuffling, >= 0.
     """
 
-    modality = "image"
-
     def __init__(
         self,
         image_size: int = 32,
@@ -63,21 +42,17 @@ class Digits(GenerativeDataModule):
         val_fraction: float = 0.1,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, val_fraction=val_fraction, seed=seed)
-        check_image_args(type(self).__name__, image_size, channels)
-        self.image_size = image_size
-        self.channels = channels
+        super().__init__(
+            image_size=image_size, channels=channels, batch_size=batch_size, num_workers=num_workers,
+            val_fraction=val_fraction, seed=seed,
+        )
 
     def build_splits(self) -> Splits:
         digits, targets = load_embedded("digits_8x8")
         # values are ink counts 0-16 per 4x4 block of the original scan
         images = prepare_images((digits / 16.0)[..., None], self.image_size, self.channels)
         labels = torch.as_tensor(targets, dtype=torch.int64)
-        train, val = labelled_splits(images, labels, self.val_fraction, self.seed, type(self).__name__)
-        return Splits(train=train, val=val, test=val, num_labels=10)
-
-    def data_spec(self) -> dict[str, Any]:
-        return image_spec(self.channels, self.image_size)
+        return self.labelled_splits(images, labels, num_labels=10)
 
 
 _TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
@@ -104,7 +79,7 @@ def read_mnist_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, n
     return images, labels
 
 
-class MNIST(GenerativeDataModule):
+class MNIST(ImageDataModule):
     """Handwritten digits 0-9 in 28x28 greyscale.
 
     With no ``root``, 5,000 real MNIST training digits embedded in the package are used, split by ``seed``.
@@ -125,8 +100,6 @@ class MNIST(GenerativeDataModule):
         seed: seed of the split and the shuffling, >= 0.
     """
 
-    modality = "image"
-
     def __init__(
         self,
         root: str | None = None,
@@ -137,27 +110,25 @@ class MNIST(GenerativeDataModule):
         val_fraction: float = 0.1,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, val_fraction=val_fraction, seed=seed)
-        check_image_args(type(self).__name__, image_size, channels)
+        super().__init__(
+            image_size=image_size, channels=channels, batch_size=batch_size, num_workers=num_workers,
+            val_fraction=val_fraction, seed=seed,
+        )
         self.root = root
-        self.image_size = image_size
-        self.channels = channels
 
     def build_splits(self) -> Splits:
-        owner = type(self).__name__
         test_arrays = None
         if self.root is None:
             train_arrays = load_embedded("mnist_5k")
         else:
             train_arrays, test_arrays = self._read_root(Path(self.root))
         images, labels = self._to_tensors(*train_arrays)
-        train, val = labelled_splits(images, labels, self.val_fraction, self.seed, owner)
-        test = val
+        test = None
+        all_labels = labels
         if test_arrays is not None:
             test = ImageTensorDataset(*self._to_tensors(*test_arrays))
-            labels = torch.cat([labels, test.labels])
-        num_labels = int(labels.max()) + 1
-        return Splits(train=train, val=val, test=test, num_labels=num_labels)
+            all_labels = torch.cat([labels, test.labels])
+        return self.labelled_splits(images, labels, num_labels=int(all_labels.max()) + 1, test=test)
 
     def _read_root(self, root: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
         if not root.is_dir():
@@ -180,6 +151,3 @@ class MNIST(GenerativeDataModule):
     def _to_tensors(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         prepared = prepare_images(images[..., None], self.image_size, self.channels)
         return prepared, torch.as_tensor(labels.astype(np.int64))
-
-    def data_spec(self) -> dict[str, Any]:
-        return image_spec(self.channels, self.image_size)

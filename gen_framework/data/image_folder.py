@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
 from gen_framework.data._files import find_files, report_failures
-from gen_framework.data.base import GenerativeDataModule, Splits, split_indices
-from gen_framework.data.image_arrays import check_image_args, image_spec
-from gen_framework.data.image_ops import convert_mode, fit_square, image_to_chw, subset
+from gen_framework.data.base import Splits
+from gen_framework.data.image import ImageDataModule
+from gen_framework.data.image_ops import convert_mode, fit_square, image_to_chw
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 
@@ -29,7 +29,7 @@ def load_image(path: Path, image_size: int, channels: Literal[1, 3]) -> np.ndarr
         return image_to_chw(fit_square(convert_mode(upright, channels, bits=bits), image_size))
 
 
-class ImageFolder(GenerativeDataModule):
+class ImageFolder(ImageDataModule):
     """Every ``.png``, ``.jpg``, ``.jpeg`` and ``.webp`` file (any case) under ``root``, searched recursively.
 
     Hidden files and folders (name starting with ".") are ignored. Each image is decoded once at setup, its
@@ -54,8 +54,6 @@ class ImageFolder(GenerativeDataModule):
         seed: seed of the split and the shuffling, >= 0.
     """
 
-    modality = "image"
-
     def __init__(
         self,
         root: str,
@@ -66,11 +64,11 @@ class ImageFolder(GenerativeDataModule):
         val_fraction: float = 0.1,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, val_fraction=val_fraction, seed=seed)
-        check_image_args(type(self).__name__, image_size, channels)
+        super().__init__(
+            image_size=image_size, channels=channels, batch_size=batch_size, num_workers=num_workers,
+            val_fraction=val_fraction, seed=seed,
+        )
         self.root = root
-        self.image_size = image_size
-        self.channels = channels
         self.classes: list[str] = []
 
     def build_splits(self) -> Splits:
@@ -90,10 +88,4 @@ class ImageFolder(GenerativeDataModule):
         self.classes = found.classes
         stacked = torch.from_numpy(np.stack(images))
         label_tensor = torch.tensor(labels, dtype=torch.int64)
-        train_index, val_index = split_indices(len(images), self.val_fraction, self.seed, owner="ImageFolder")
-        val = subset(stacked, label_tensor, val_index)
-        num_labels = len(found.classes) or None
-        return Splits(train=subset(stacked, label_tensor, train_index), val=val, test=val, num_labels=num_labels)
-
-    def data_spec(self) -> dict[str, Any]:
-        return image_spec(self.channels, self.image_size)
+        return self.labelled_splits(stacked, label_tensor, num_labels=len(found.classes) or None)

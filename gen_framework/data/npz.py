@@ -8,11 +8,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from gen_framework.data._checks import check_choice, check_int, check_range_pair
+from gen_framework.data._checks import check_range_pair
 from gen_framework.data._files import check_regular_file, check_size
-from gen_framework.data.base import GenerativeDataModule, Splits, split_indices
-from gen_framework.data.image_arrays import image_spec
-from gen_framework.data.image_ops import ImageTensorDataset, convert_channels, prepare_images, resize_arrays
+from gen_framework.data.base import Splits
+from gen_framework.data.image import ImageDataModule
+from gen_framework.data.image_ops import convert_channels, prepare_images, resize_arrays
 from gen_framework.errors import DataError
 
 
@@ -85,7 +85,7 @@ def scale_to_unit(images: np.ndarray, value_range: tuple[float, float] | None, w
     return np.clip((floats - low) / (high - low), 0.0, 1.0)
 
 
-class NPZImages(GenerativeDataModule):
+class NPZImages(ImageDataModule):
     """Images stored as one array in a ``.npz`` file (an ``.npy`` file works too), with optional labels.
 
     Accepted layouts are ``(N, H, W)``, ``(N, H, W, C)`` and ``(N, C, H, W)`` with ``C`` 1 or 3. uint8 data is
@@ -109,8 +109,6 @@ class NPZImages(GenerativeDataModule):
         seed: seed of the split and the shuffling, >= 0.
     """
 
-    modality = "image"
-
     def __init__(
         self,
         path: str,
@@ -124,18 +122,16 @@ class NPZImages(GenerativeDataModule):
         val_fraction: float = 0.1,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, val_fraction=val_fraction, seed=seed)
-        owner = type(self).__name__
-        if image_size is not None:
-            check_int(owner, "image_size", image_size, minimum=1, maximum=4096)
-        if channels is not None:
-            check_choice(owner, "channels", channels, (1, 3))
+        super().__init__(
+            image_size=image_size, channels=channels, batch_size=batch_size, num_workers=num_workers,
+            val_fraction=val_fraction, seed=seed,
+        )
         self.path = path
         self.key = key
         self.labels_key = labels_key
-        self.value_range = None if value_range is None else check_range_pair(owner, "value_range", value_range)
-        self.image_size = image_size
-        self.channels = channels
+        self.value_range = (
+            None if value_range is None else check_range_pair(type(self).__name__, "value_range", value_range)
+        )
 
     def build_splits(self) -> Splits:
         path = Path(self.path)
@@ -157,11 +153,8 @@ class NPZImages(GenerativeDataModule):
             unit = convert_channels(resize_arrays(unit, self.image_size), self.channels)
             stored = torch.from_numpy(np.ascontiguousarray(unit.transpose(0, 3, 1, 2)) * 2.0 - 1.0)
         label_tensor = torch.full((len(images),), -1, dtype=torch.int64) if labels is None else labels
-        train_index, val_index = split_indices(len(images), self.val_fraction, self.seed, owner="NPZImages")
-        train = ImageTensorDataset(stored[train_index], label_tensor[train_index])
-        val = ImageTensorDataset(stored[val_index], label_tensor[val_index])
         num_labels = None if labels is None or labels.max() < 0 else int(labels.max()) + 1
-        return Splits(train=train, val=val, test=val, num_labels=num_labels)
+        return self.labelled_splits(stored, label_tensor, num_labels=num_labels)
 
     def _read(self, arrays: Any, path: Path) -> tuple[np.ndarray, torch.Tensor | None, str]:
         if isinstance(arrays, np.ndarray):
@@ -186,8 +179,3 @@ class NPZImages(GenerativeDataModule):
         if labels.size and labels.min() < -1:
             raise DataError(f"NPZImages: {label_where} has label {labels.min()}; labels must be >= 0 (-1 = unknown)")
         return images, torch.as_tensor(labels.astype(np.int64)), where
-
-    def data_spec(self) -> dict[str, Any]:
-        if self.image_size is None or self.channels is None:
-            self.setup()
-        return image_spec(int(self.channels), int(self.image_size))  # type: ignore[arg-type]

@@ -12,8 +12,8 @@ from PIL import Image, ImageOps
 from gen_framework._utils.optional import require
 from gen_framework.data._checks import check_int, check_range_pair
 from gen_framework.data._random import RandomDrawDataset, integers, uniform, unbind
-from gen_framework.data.base import GenerativeDataModule, Splits
-from gen_framework.data.image_arrays import check_image_args, image_spec
+from gen_framework.data.base import Splits
+from gen_framework.data.image import ImageDataModule
 from gen_framework.data.image_ops import ImageTensorDataset, convert_mode, image_to_chw, to_model_range
 from gen_framework.errors import DataError
 
@@ -101,7 +101,7 @@ class PatchDraws(RandomDrawDataset):
         return unbind(images, torch.full((len(indices),), -1, dtype=torch.int64))
 
 
-class PhotoPatches(GenerativeDataModule):
+class PhotoPatches(ImageDataModule):
     """Random ``image_size`` patches cut from real photographs, an offline default for natural-image models.
 
     With ``files=None`` the photographs are those bundled with scikit-image (astronaut, brick, camera, chelsea,
@@ -127,8 +127,6 @@ class PhotoPatches(GenerativeDataModule):
         seed: seed of every draw, >= 0.
     """
 
-    modality = "image"
-
     def __init__(
         self,
         image_size: int = 64,
@@ -142,9 +140,11 @@ class PhotoPatches(GenerativeDataModule):
         val_fraction: float = 0.1,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, val_fraction=val_fraction, seed=seed)
+        super().__init__(
+            image_size=image_size, channels=channels, batch_size=batch_size, num_workers=num_workers,
+            val_fraction=val_fraction, seed=seed,
+        )
         owner = type(self).__name__
-        check_image_args(owner, image_size, channels)
         check_int(owner, "patches_per_epoch", patches_per_epoch, minimum=1)
         if scale is not None:
             scale = check_range_pair(owner, "scale", scale, allow_equal=True, positive=True)
@@ -152,8 +152,6 @@ class PhotoPatches(GenerativeDataModule):
                 raise DataError(f"{owner}: `scale` must lie in (0, 1] (downscaling only), got {scale}")
         if files is not None and not files:
             raise DataError(f"{owner}: `files` is an empty list; give image files or None for the bundled photos")
-        self.image_size = image_size
-        self.channels = channels
         self.files = files
         self.scale = scale
         self.flip = flip
@@ -187,6 +185,3 @@ class PhotoPatches(GenerativeDataModule):
             labels = torch.empty((0,), dtype=torch.int64)
         val = ImageTensorDataset(images, labels)
         return Splits(train=train, val=val, test=val, num_labels=None)
-
-    def data_spec(self) -> dict[str, Any]:
-        return image_spec(self.channels, self.image_size)

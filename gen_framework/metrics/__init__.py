@@ -6,6 +6,8 @@
   :mod:`~gen_framework.metrics.audio`: torchmetrics ``Metric`` classes, exact under DDP.
 - :mod:`~gen_framework.metrics.features`, :mod:`~gen_framework.metrics.trained_features`: feature networks
   (InceptionV3 from local weights, or a network trained on the data and cached).
+- :mod:`~gen_framework.metrics.digits`: the digit judge (one classifier trained on the embedded MNIST digits)
+  that benchmarks, learning tests and plugins score generated digits with.
 - :mod:`~gen_framework.metrics.evaluation`: which metrics a model gets; :mod:`~gen_framework.metrics.report`:
   ``metrics.json``.
 
@@ -20,6 +22,12 @@ from typing import Any
 
 _LAZY = {
     "MelFrechetDistance": "audio",
+    "DigitClassifier": "digits",
+    "DigitJudge": "digits",
+    "DigitScores": "digits",
+    "digit_classifier": "digits",
+    "digit_feature_distance": "digits",
+    "digit_scores": "digits",
     "EvaluationData": "evaluation",
     "EvaluationSettings": "evaluation",
     "Shard": "evaluation",

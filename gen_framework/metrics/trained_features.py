@@ -46,27 +46,35 @@ CAVEAT = (
 class FeatureRecipe:
     """How the feature network is trained; every field is part of the cache key.
 
+    The defaults train the MNIST digit classifier to ≈ 98 % validation accuracy (97.8-98.2 % over training
+    seeds 0-2) in about 18 CPU seconds; it then reads 94-95 % of real validation digits with softmax >= 0.9
+    (300 steps of 64 images without shifts: ≈ 93 % and 83 %).
+
     Attributes:
-        steps: Adam steps (300 trains an MNIST classifier to ≈ 95 % held-out accuracy in seconds on a CPU).
+        steps: Adam steps.
         batch_size: images per step.
-        lr: Adam learning rate.
+        lr: initial Adam learning rate, decayed to 0 over ``steps`` on a cosine.
         width: channels of the first convolution of :class:`ConvFeatureNet`.
         num_features: D.
         holdout_fraction: share of the images kept out of training to measure the task accuracy.
         max_images: at most this many training images are used (bounds memory and time on large datasets).
-        seed: seed of initialisation, batches and rotations.
+        max_shift_fraction: training images are translated by up to this share of the image side in each
+            direction, in whole pixels rounded down (2 pixels at 28 or 32, 1 at 16, none at 8), each image by its
+            own offset with its edges repeated: generated images are not all centred like the data's. 0: no shifts.
+        seed: seed of initialisation, batches, shifts and rotations.
         version: bumped whenever the architecture or the training procedure changes.
     """
 
-    steps: int = 300
-    batch_size: int = 64
+    steps: int = 1000
+    batch_size: int = 128
     lr: float = 3e-3
     width: int = 16
     num_features: int = 128
     holdout_fraction: float = 0.1
     max_images: int = 10_000
+    max_shift_fraction: float = 0.075
     seed: int = 0
-    version: int = 1
+    version: int = 2
 
 
 def cache_dir() -> Path:
@@ -168,6 +176,7 @@ def _train(
     images: Tensor, labels: Tensor | None, num_classes: int, recipe: FeatureRecipe, device: torch.device
 ) -> tuple[ConvFeatureNet, float]:
     n, channels, height, _ = images.shape
+    max_shift = int(recipe.max_shift_fraction * min(images.shape[-2:]))
     generator = torch.Generator().manual_seed(recipe.seed)
     order = torch.randperm(n, generator=generator)
     num_holdout = max(1, round(recipe.holdout_fraction * n)) if n > 1 else 0
@@ -177,14 +186,18 @@ def _train(
         model = ConvFeatureNet(channels, height, num_classes, width=recipe.width, num_features=recipe.num_features)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    # decaying to 0 settles the weights: held-out accuracy varies less with the seed than at a constant rate
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, recipe.steps))
     model.train()
     for _ in range(recipe.steps):
         pick = train_index[torch.randint(len(train_index), (recipe.batch_size,), generator=generator)].to(device)
-        x, y = _task_batch(images[pick], None if labels is None else labels[pick], generator)
+        x, y = _task_batch(_shifted(images[pick], max_shift, generator),
+                           None if labels is None else labels[pick], generator)
         loss = F.cross_entropy(model.logits(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        schedule.step()
     model.eval().requires_grad_(False)
     model.standardise(images[train_index[:2048].to(device)].float() / 127.5 - 1.0)
     correct = 0
@@ -194,6 +207,20 @@ def _train(
             x, y = _task_batch(images[pick], None if labels is None else labels[pick], generator)
             correct += int((model.logits(x).argmax(dim=1) == y).sum())
     return model, correct / max(1, num_holdout)
+
+
+def _shifted(images: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
+    """Images ``(B, C, S, S)`` each translated by its own (dy, dx) in [-max_shift, max_shift]², edges repeated."""
+    if max_shift <= 0:
+        return images
+    b, _, h, w = images.shape
+    offsets = torch.randint(2 * max_shift + 1, (2, b), generator=generator).to(images.device)
+    padded = F.pad(images.float(), (max_shift,) * 4, mode="replicate").to(images.dtype)
+    rows = (torch.arange(h, device=images.device) + offsets[0, :, None])[:, None, :, None]  # (B, 1, S, 1)
+    cols = (torch.arange(w, device=images.device) + offsets[1, :, None])[:, None, None, :]  # (B, 1, 1, S)
+    batch = torch.arange(b, device=images.device)[:, None, None, None]
+    channel = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols]
 
 
 def _task_batch(images: Tensor, labels: Tensor | None, generator: torch.Generator) -> tuple[Tensor, Tensor]:

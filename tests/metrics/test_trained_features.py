@@ -19,7 +19,7 @@ from gen_framework.metrics.trained_features import (
     trained_feature_network,
 )
 
-RECIPE = FeatureRecipe(steps=60)
+RECIPE = FeatureRecipe(steps=60, batch_size=64)
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +67,26 @@ def test_other_data_or_recipe_get_their_own_network(digits, tmp_path):
     images, labels = digits
     base = trained_feature_network(images, labels, dataset_key="d", recipe=RECIPE, directory=tmp_path)
     fewer = trained_feature_network(images[:-10], labels[:-10], dataset_key="d", recipe=RECIPE, directory=tmp_path)
-    longer = trained_feature_network(images, labels, dataset_key="d", recipe=FeatureRecipe(steps=61),
+    longer = trained_feature_network(images, labels, dataset_key="d", recipe=FeatureRecipe(steps=61, batch_size=64),
                                      directory=tmp_path)
-    paths = {n.details["cache_file"] for n in (base, fewer, longer)}
-    assert len(paths) == 3 and len(list(tmp_path.iterdir())) == 3
+    unshifted = trained_feature_network(images, labels, dataset_key="d", recipe=FeatureRecipe(steps=60, batch_size=64, max_shift_fraction=0),
+                                        directory=tmp_path)
+    paths = {n.details["cache_file"] for n in (base, fewer, longer, unshifted)}
+    assert len(paths) == 4 and len(list(tmp_path.iterdir())) == 4
+
+
+def test_shifts_translate_each_image_by_its_own_offset_and_repeat_the_edges():
+    images = torch.arange(64 * 2 * 6 * 6).reshape(64, 2, 6, 6).to(torch.uint8)
+    assert trained_features._shifted(images, 0, torch.Generator()) is images
+    shifted = trained_features._shifted(images, 2, torch.Generator().manual_seed(0))
+    assert shifted.shape == images.shape and shifted.dtype == images.dtype
+    padded = torch.nn.functional.pad(images.float(), (2, 2, 2, 2), mode="replicate").to(torch.uint8)
+    offsets = set()
+    for image, original in zip(shifted, padded):
+        found = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(image, original[:, dy:dy + 6, dx:dx + 6])]
+        assert len(found) == 1  # both channels moved together, by at most 2 pixels each way
+        offsets.add(found[0])
+    assert len(offsets) > 10  # not one shift for the whole batch
 
 
 def test_training_is_deterministic(digits, tmp_path):

@@ -14,8 +14,8 @@ import pytorch_lightning as pl
 import torch
 
 from gen_framework.data import MNIST
+from gen_framework.metrics.digits import DigitJudge, DigitScores
 from gen_framework_stylegan_lite import StyleGANLite
-from gen_framework_stylegan_lite.digit_judge import DigitJudge, DigitScores
 
 NUM_IMAGES = 500
 #: The short run's recipe: ``configs/stylegan_lite/mnist.yaml`` at its own settings, fewer steps.
@@ -45,7 +45,7 @@ def digits():
     real = torch.stack([data.splits.val[i][0] for i in range(NUM_IMAGES)])
     train = torch.stack([data.splits.train[i][0] for i in range(NUM_IMAGES)])
     labels = torch.as_tensor([int(data.splits.train[i][1]) for i in range(NUM_IMAGES)])
-    judge = DigitJudge(data.splits.train, real, train, "mnist-32px-1ch")
+    judge = DigitJudge(real, train)
     return data, judge, train, labels
 
 

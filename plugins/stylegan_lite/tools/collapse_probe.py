@@ -24,8 +24,8 @@ import torch
 
 from gen_framework.data import MNIST
 from gen_framework.metrics.collapse import sample_diversity
+from gen_framework.metrics.digits import DigitJudge
 from gen_framework_stylegan_lite import StyleGANLite
-from gen_framework_stylegan_lite.digit_judge import DigitJudge
 
 
 def grad_norms(model: StyleGANLite) -> dict[str, float]:
@@ -103,7 +103,7 @@ def main() -> None:
     data.setup("fit")
     real = torch.stack([data.splits.val[i][0] for i in range(500)])
     floor = torch.stack([data.splits.train[i][0] for i in range(500)])
-    judge = DigitJudge(data.splits.train, real, floor, "mnist-32px-1ch")
+    judge = DigitJudge(real, floor)
     print(json.dumps({"floor_fd": round(judge.floor, 2)}), flush=True)
     model = StyleGANLite(image_size=32, channels=1, **options)
     trainer = pl.Trainer(max_steps=args.steps, accelerator="cpu", devices=1, logger=False,
