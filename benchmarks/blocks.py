@@ -93,7 +93,7 @@ def dcgan_recipes(results: Results) -> str:
     rows = []
     for name, entry in entries.items():
         options = ", ".join(o.removeprefix("--").replace("model.init_args.", "").replace("data.init_args.", "data.")
-                            for o in entry["options"]) or "(the config as it was)"
+                            for o in entry["options"]) or "(the config then)"
         for seed, records in entry["runs"].items():
             at = {round(r["cpu_seconds"] / 60): r for r in records if r["cpu_seconds"] > 0}
             rows.append([f"`{name}`", options, seed, *(_num(at[b]["steps"], 0) + ": " + _digit_cells(at[b])
