@@ -103,18 +103,22 @@ def dcgan_recipes(results: Results) -> str:
     return _table(header, rows)
 
 
-def dcgan_main_job(results: Results) -> str:
-    """The main job on several seeds (``benchmarks/results/dcgan_main_job.json``), its last record per seed."""
-    quality = results["dcgan_main_job"]["results"]["dcgan_quality"]
-    quality = quality.get("quality", quality)
-    rows = []
-    for seed, records in quality["runs"].items():
-        last = records[-1]
-        rows.append([seed, _num(last["steps"], 0), f"{_num(last['cpu_seconds'] / 60, 2)} min",
-                     f"{_num(100 * last['confident_fraction'])}%", last["classes_covered"],
-                     f"{_num(100 * last['min_class_share'])}%", _num(last["fd_digits"])])
-    return _table(["seed", "steps", "CPU time", "read with softmax ≥ 0.9", "classes", "rarest class",
-                   "FD-digits"], rows)
+def dcgan_main_job(stem: str) -> Callable[[Results], str]:
+    """The main job on several seeds (``benchmarks/results/<stem>.json``), the last record of each seed."""
+
+    def render(results: Results) -> str:
+        quality = results[stem]["results"]["dcgan_quality"]
+        quality = quality.get("quality", quality)
+        rows = []
+        for seed, records in quality["runs"].items():
+            last = records[-1]
+            rows.append([seed, _num(last["steps"], 0), f"{_num(last['cpu_seconds'] / 60, 2)} min",
+                         f"{_num(100 * last['confident_fraction'])}%", last["classes_covered"],
+                         f"{_num(100 * last['min_class_share'])}%", _num(last["fd_digits"])])
+        return _table(["seed", "steps", "CPU time", "read with softmax ≥ 0.9", "classes", "rarest class",
+                       "FD-digits"], rows)
+
+    return render
 
 
 def vae_quality(results: Results) -> str:
@@ -232,7 +236,8 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
     "dcgan_quality": dcgan_quality,
     "vae_quality": vae_quality,
     "dcgan_recipes": dcgan_recipes,
-    "dcgan_main_job": dcgan_main_job,
+    "dcgan_main_job": dcgan_main_job("dcgan_main_job"),
+    "dcgan_main_job_previous": dcgan_main_job("dcgan_main_job_previous"),
     "gpt_mini_quality": page_table("gpt_mini", "gpt_mini", "steps"),
     "gpt_mini_kv_cache": page_table("gpt_mini", "gpt_mini", "threads"),
     "gpt_mini_targets": gpt_mini_targets,
