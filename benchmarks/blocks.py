@@ -79,6 +79,48 @@ def dcgan_quality(results: Results) -> str:
     return _table(["CPU time", "steps", "samples read with softmax ≥ 0.9", "classes covered", "mean top softmax"], rows)
 
 
+def _digit_cells(record: dict[str, Any]) -> str:
+    """``confident / classes / rarest / FD-digits`` of one digit-judge record."""
+    return (f"{_num(100 * record['confident_fraction'])}% / {record['classes_covered']} / "
+            f"{_num(100 * record['min_class_share'])}% / {_num(record['fd_digits'])}")
+
+
+def dcgan_recipes(results: Results) -> str:
+    """The DCGAN recipe screen (``benchmarks/results/dcgan_recipes.json``): the judge's verdict per CPU minute."""
+    entries = {name: entry for name, entry in results["dcgan_recipes"]["results"].items() if isinstance(entry, dict)}
+    budgets = sorted({round(r["cpu_seconds"] / 60) for entry in entries.values() for records in entry["runs"].values()
+                      for r in records if r["cpu_seconds"] > 0})
+    rows = []
+    for name, entry in entries.items():
+        options = ", ".join(o.removeprefix("--").replace("model.init_args.", "").replace("data.init_args.", "data.")
+                            for o in entry["options"]) or "(the config then)"
+        for seed, records in entry["runs"].items():
+            at = {round(r["cpu_seconds"] / 60): r for r in records if r["cpu_seconds"] > 0}
+            rows.append([f"`{name}`", options, seed, *(_num(at[b]["steps"], 0) + ": " + _digit_cells(at[b])
+                                                       if b in at else "—" for b in budgets)])
+    header = ["run", "options", "seed", *(f"{b} CPU min: steps: confident / classes / rarest / FD-digits"
+                                          for b in budgets)]
+    return _table(header, rows)
+
+
+def dcgan_main_job(stem: str) -> Callable[[Results], str]:
+    """The main job on several seeds (``benchmarks/results/<stem>.json``), the last record of each seed."""
+
+    def render(results: Results) -> str:
+        quality = results[stem]["results"]["dcgan_quality"]
+        quality = quality.get("quality", quality)
+        rows = []
+        for seed, records in quality["runs"].items():
+            last = records[-1]
+            rows.append([seed, _num(last["steps"], 0), f"{_num(last['cpu_seconds'] / 60, 2)} min",
+                         f"{_num(100 * last['confident_fraction'])}%", last["classes_covered"],
+                         f"{_num(100 * last['min_class_share'])}%", _num(last["fd_digits"])])
+        return _table(["seed", "steps", "CPU time", "read with softmax ≥ 0.9", "classes", "rarest class",
+                       "FD-digits"], rows)
+
+    return render
+
+
 def vae_quality(results: Results) -> str:
     """The VAE's IWAE bound per CPU minute on MNIST."""
     rows = [[_minutes(r["cpu_seconds"]), _num(r["steps"], 0), _num(r["iwae_nll_nats"])]
@@ -193,6 +235,9 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
     "vae_overhead": overhead("vae"),
     "dcgan_quality": dcgan_quality,
     "vae_quality": vae_quality,
+    "dcgan_recipes": dcgan_recipes,
+    "dcgan_main_job": dcgan_main_job("dcgan_main_job"),
+    "dcgan_main_job_previous": dcgan_main_job("dcgan_main_job_previous"),
     "gpt_mini_quality": page_table("gpt_mini", "gpt_mini", "steps"),
     "gpt_mini_kv_cache": page_table("gpt_mini", "gpt_mini", "threads"),
     "gpt_mini_targets": gpt_mini_targets,

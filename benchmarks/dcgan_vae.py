@@ -65,6 +65,7 @@ NETWORKS = ("generator", "discriminator", "encoder", "decoder")  # what the comp
 CLASSIFIER: torch.nn.Module | None = None
 REAL_DIGITS: torch.Tensor | None = None  # the first EVAL_IMAGES validation digits, FD-digits' reference
 SHADOW_EMA: list[float] = []  # --shadow-ema: other generator EMA decays scored beside the config's
+TRUNCATION: list[float] = []  # --truncation: sampling truncation psi values scored beside psi = 1
 COMPUTE = ComputeClock()
 
 
@@ -148,6 +149,11 @@ class QualityProbe(CPUBudgetProbe):
             if self.kind == "dcgan":
                 samples = model.sample(EVAL_IMAGES, seed=0)
                 record = digit_record(samples)
+                for psi in TRUNCATION:
+                    # Sampling only: the same weights, latents scaled by psi (variety traded for fidelity).
+                    truncated = digit_record(model.sample(EVAL_IMAGES, seed=0, truncation_psi=psi))
+                    record[f"psi_{psi}"] = {k: truncated[k] for k in ("confident_fraction", "min_class_share",
+                                                                       "fd_digits")}
                 for decay, shadow in self.shadows.items():
                     # The shadow's weights stand in for the config's EMA while sampling, then are put back.
                     target = model.ema["generator"].module
@@ -516,6 +522,8 @@ def main() -> int:
                         help="write the runs (checkpoints, logs) here instead of a temporary folder")
     parser.add_argument("--shadow-ema", type=float, nargs="+", default=[],
                         help="DCGAN: also score generator EMAs with these decays (warmed up), kept beside the config's")
+    parser.add_argument("--truncation", type=float, nargs="+", default=[],
+                        help="DCGAN: also score samples drawn with these truncation psi values (same weights)")
     parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
                         help="combine single-seed outputs of this script (same --variant) into --output, then exit")
     parser.add_argument("--from-logs", type=Path, nargs="+", default=None, metavar="LOG",
@@ -541,8 +549,8 @@ def main() -> int:
     # Progress bars would interleave with the printed results; everything else stays as genfw fit runs it.
     sys.argv = sys.argv[:1]
 
-    global CLASSIFIER, REAL_DIGITS, SHADOW_EMA
-    SHADOW_EMA = args.shadow_ema
+    global CLASSIFIER, REAL_DIGITS, SHADOW_EMA, TRUNCATION
+    SHADOW_EMA, TRUNCATION = args.shadow_ema, args.truncation
     from gen_framework.data import MNIST
     from gen_framework.metrics.digits import digit_classifier, digit_feature_distance, digit_scores
 

@@ -268,3 +268,19 @@ def test_ema_warmup_ramps_the_decay_up_to_ema_decay():
 def test_unknown_recipe_option_is_a_config_error_naming_it(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         DCGAN(**kwargs, **TINY)
+
+
+def test_sampling_predict_and_the_evaluation_grid_use_the_generator_ema():
+    """``sample`` (the evaluation's grid and metrics call it) and ``predict_step`` draw from the averaged generator."""
+    model = DCGAN(ema_decay=0.99, ema_warmup=True, **TINY)
+    model._build_ema()
+    averaged = model.ema["generator"]
+    with torch.no_grad():
+        averaged.update_parameters(model.generator)
+        # The averaged generator's last convolution is zeroed: its images are exactly tanh(0) = 0.
+        averaged.module.net[-2].weight.zero_()
+    live_before = model.generator.net[-2].weight.detach().clone()
+    assert model.generator(torch.randn(4, TINY["latent_dim"])).abs().amax() > 0
+    assert model.sample(4, seed=0).abs().amax() == 0
+    assert model.predict_step(torch.arange(4), 0).abs().amax() == 0
+    assert torch.equal(model.generator.net[-2].weight, live_before)  # the live weights are back after sampling

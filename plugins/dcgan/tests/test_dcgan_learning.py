@@ -26,14 +26,16 @@ from gen_framework.metrics.digits import digit_classifier, digit_feature_distanc
 from gen_framework_dcgan import DCGAN
 
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "dcgan" / "mnist.yaml"
-STEPS = 400  # about 25 s of one CPU thread on a quiet machine, plus about 15 s to train the judge once
+STEPS = 800  # batch 16: about 25 s of one CPU thread on a quiet machine, plus 30 s to train the judge
 SAMPLES = 1000
-# Measured with this recipe at 400 steps (seed 0): 34.5% read confidently, 10 classes, FD-digits 57.8
-# (untrained: 0%, 0 classes; real digits: 93.6%, 10 classes, floor 2.5).
+# Measured with this recipe at 800 steps (seed 0): 41.9% read confidently, 10 classes, FD-digits 63.9; the
+# previous recipe at the same 800 steps (twice the images and the CPU time, batch 32): 38.6%, 10 classes,
+# FD-digits 101.0, and at 400 steps (the same CPU time): 19.7%, 9 classes, 226 (untrained: 0%, 0 classes, about
+# 1,175; real digits: 92%, 10 classes, floor 12).
 MIN_ACCURACY = 0.97
-MIN_CONFIDENT = 0.15
-MIN_CLASSES = 6
-MAX_FD_DIGITS = 100.0
+MIN_CONFIDENT = 0.30
+MIN_CLASSES = 9
+MAX_FD_DIGITS = 80.0
 
 
 @pytest.fixture
