@@ -12,6 +12,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from gen_framework._data_links import checkpoint_keys, given_options, link_data_to_model
+from gen_framework._heap import keep_freed_memory
 from gen_framework._lightning_compat import check_lightning_cli
 from gen_framework._parse_errors import class_aliases, describe_interpolation_error, describe_parse_error
 from gen_framework._preflight import check_finite, check_output_dirs, describe_allocation_failure
@@ -189,6 +190,7 @@ class GenFWCLI(LightningCLI):
             callbacks = [*callbacks, ModelSummary()]
         callbacks = [*callbacks, LastStepLogging(), SignalStop()]
         config["plugins"] = _with_atomic_checkpoints(config.get("plugins"), config.get("strategy"))
+        keep_freed_memory()  # each step's buffers come back from the heap, not as fresh pages (gen_framework/_heap.py)
         trainer = super()._instantiate_trainer(config, callbacks)
         skip_all_inherited_batch_hooks(trainer.callbacks)  # inherited no-op hooks cost a dispatch per batch
         return trainer
