@@ -50,6 +50,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "ddp_scaling": Benchmark("ddp_scaling.py", "2 DDP processes against 1 (DCGAN, GPT-mini)"),
     "stylegan_lite": Benchmark("stylegan_lite.py", "StyleGAN-lite against DCGAN at equal CPU time, step speed"),
     "compile_precision": Benchmark("compile_precision.py", "torch.compile and bf16-mixed against eager fp32"),
+    "callback_cost": Benchmark("callback_cost.py", "each default callback's CPU cost per training step"),
     "startup": Benchmark("startup.py", "genfw --help, genfw plugins and genfw fit up to its first step"),
 }
 

@@ -20,6 +20,7 @@ import pytorch_lightning
 from jsonargparse import ArgumentError, set_parsing_settings
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from gen_framework._utils.heap import keep_freed_memory
 from gen_framework._utils.lightning_compat import check_lightning_cli
 from gen_framework.callbacks.evaluation import Evaluation
 from gen_framework.callbacks.hook_dispatch import skip_all_inherited_batch_hooks
@@ -209,6 +210,7 @@ class GenFWCLI(LightningCLI):
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"trainer: {first}") from err
         skip_all_inherited_batch_hooks(trainer.callbacks)  # inherited no-op hooks cost a dispatch per batch
+        keep_freed_memory()  # each step's buffers come back from the heap, not as fresh pages (_utils/heap.py)
         return trainer
 
     def instantiate_classes(self) -> None:
