@@ -28,14 +28,15 @@ from gen_framework_dcgan import DCGAN
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "dcgan" / "mnist.yaml"
 STEPS = 800  # batch 16: about 25 s of one CPU thread on a quiet machine, plus 30 s to train the judge
 SAMPLES = 1000
-# Measured with this recipe at 800 steps (seed 0): 41.9% read confidently, 10 classes, FD-digits 63.9; the
-# previous recipe at the same 800 steps (twice the images and the CPU time, batch 32): 38.6%, 10 classes,
-# FD-digits 101.0, and at 400 steps (the same CPU time): 19.7%, 9 classes, 226 (untrained: 0%, 0 classes, about
-# 1,175; real digits: 92%, 10 classes, floor 12).
+# Measured with the digit judge (98.2% accurate, floor 2.5), seed 0, 800 steps: this recipe 46.8% read
+# confidently, 10 classes, rarest class 6.2%, FD-digits 16.4; the previous recipe (BatchNorm discriminator,
+# logistic loss, Z = 100, batch 32) at the same 800 steps (twice the images and the CPU time): 43.5%, 10 classes,
+# FD-digits 25.0, so it fails the FD bound. A generator that does not learn (lr_g 1e-12) and a collapsed one
+# (one latent for every sample) fail on classes (1) and FD-digits (295, 201).
 MIN_ACCURACY = 0.97
-MIN_CONFIDENT = 0.30
+MIN_CONFIDENT = 0.35
 MIN_CLASSES = 9
-MAX_FD_DIGITS = 80.0
+MAX_FD_DIGITS = 21.0
 
 
 @pytest.fixture
