@@ -13,16 +13,27 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from pathlib import Path
+
+import yaml
+
 from gen_framework.data import MNIST
 from gen_framework_stylegan_lite import StyleGANLite
 from gen_framework_stylegan_lite.digit_judge import DigitJudge, DigitScores
 
 NUM_IMAGES = 500
-#: The short run's recipe: ``configs/stylegan_lite/mnist.yaml`` at its own settings, fewer steps.
-RECIPE = dict(image_size=32, channels=1, latent_dim=64, w_dim=64, mapping_layers=2, channel_base=512,
-              channel_max=32, style_mixing_prob=0.0, mbstd_group_size=32, lr_g=2.5e-3, lr_d=2.5e-3,
-              r1_gamma=0.01, r1_interval=16, ema_decay=0.999, ema_rampup=0.05)
-BATCH_SIZE = 64
+CONFIG = Path(__file__).resolve().parents[3] / "configs" / "stylegan_lite" / "mnist.yaml"
+
+
+def recipe() -> tuple[dict, int]:
+    """The short run's recipe: ``configs/stylegan_lite/mnist.yaml``'s model options and batch size (fewer steps)."""
+    content = yaml.safe_load(CONFIG.read_text())
+    data = content["data"]["init_args"]
+    options = {k: v for k, v in content["model"]["init_args"].items() if not str(v).startswith("${")}
+    return {**options, "image_size": data["image_size"], "channels": data["channels"]}, data["batch_size"]
+
+
+RECIPE, BATCH_SIZE = recipe()
 STEPS = 300
 MIN_CLASSES = 9
 MAX_FD_RATIO = 25.0
@@ -92,3 +103,10 @@ def test_stylegan_lite_learns_every_digit_class(digits):
         torch.set_num_threads(threads)
     print(f"before training: {before}\nafter {STEPS} steps: {scores}")
     assert learned(scores) is None, learned(scores)
+    # The same trained weights made to ignore their latent (one z for every sample, only the noise inputs
+    # differ): a collapsed generator, which the check must reject.
+    one_latent = model.sample_latent(1, generator=torch.Generator().manual_seed(0)).expand(NUM_IMAGES, -1)
+    model.eval()
+    with model.ema_weights(), torch.no_grad():
+        collapsed = model.generate(one_latent, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    assert learned(judge(collapsed)) is not None, f"a latent-blind generator passed: {judge(collapsed)}"

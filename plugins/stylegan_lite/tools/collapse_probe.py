@@ -2,6 +2,7 @@
 quantities that show why a GAN collapses (one JSON line per probe point on stdout).
 
 - ``d_acc_real`` / ``d_acc_fake``: discriminator accuracy on a fresh real batch and fresh samples;
+- ``out_of_range``: share of raw sample pixels outside [-1.05, 1.05];
 - ``r1_norm``: mean ‖∇ₓD(x)‖ on real images (what R1 penalises);
 - ``w_spread``: mean per-dimension std of w over 512 latents divided by the RMS of w (0: every z gives one w);
 - ``grad_*``: gradient norms per part after the step (mapping, synthesis layers, toRGB, D blocks);
@@ -64,6 +65,9 @@ class Probe(pl.Callback):
             fake = model.generate(model.sample_latent(real.shape[0]))
             record["d_acc_real"] = round(float((model.discriminator(real) > 0).float().mean()), 3)
             record["d_acc_fake"] = round(float((model.discriminator(fake) <= 0).float().mean()), 3)
+            # Share of raw sample pixels outside the data's range [-1, 1]: a discriminator can tell those apart
+            # without looking at shapes.
+            record["out_of_range"] = round(float((fake.abs() > 1.05).float().mean()), 3)
             w = model.generator.mapping(model.sample_latent(512), 1)[:, 0]
             record["w_spread"] = round(float(w.std(0).mean() / w.square().mean().sqrt()), 4)
             record["img_div"] = round(float(sample_diversity(model.generate(model.sample_latent(64)),
