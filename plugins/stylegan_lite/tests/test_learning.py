@@ -5,8 +5,7 @@ A pixel statistic is not enough: the mean digit repeated, or real digits of a si
 data in pooled pixels. The check below is shown to fail on both (fast tests), then applied to a short
 training run of ``configs/stylegan_lite/mnist.yaml``'s recipe (``slow``: about 2.5 CPU minutes on one thread).
 The same trained weights made to ignore their latent (a collapsed generator) must then fail it. Before the tanh
-output this run read 6 classes at 38x the floor; the collapse probe of the tanh recipe (seed 0) read 10 classes
-at 12x after 300 steps.
+output this run read 6 classes at 38x the floor; with it, 9 classes at 14.4x (the pass mark is 9 classes and 25x).
 """
 
 from __future__ import annotations
