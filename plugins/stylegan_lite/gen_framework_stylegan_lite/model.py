@@ -24,7 +24,7 @@ from gen_framework.errors import ConfigError
 from gen_framework.families import AdversarialModule
 from gen_framework_stylegan_lite.discriminator import Discriminator
 from gen_framework_stylegan_lite.mapping import MappingNetwork
-from gen_framework_stylegan_lite.synthesis import Generator, SynthesisNetwork
+from gen_framework_stylegan_lite.synthesis import OUTPUT_ACTIVATIONS, Generator, SynthesisNetwork
 
 #: The resolutions this plugin builds networks for.
 IMAGE_SIZES = (32, 64)
@@ -56,6 +56,9 @@ class StyleGANLite(AdversarialModule):
         pl_decay: Decay of the running mean path length ``a``.
         fused_modconv: Grouped-convolution modulation; ``False`` scales activations around a shared convolution
             (same result, different speed).
+        output_activation: ``"linear"`` (StyleGAN2) or ``"tanh"``: bound the images to the data's range (-1, 1).
+            The linear output starts with about half its pixels outside [-1, 1], which a discriminator rejects
+            on their values alone; see the plugin README, "Why it collapsed".
         lr_g: Generator learning rate (equalised lr makes one rate fit every layer).
         lr_d: Discriminator learning rate.
         betas_g: Adam betas of the generator (StyleGAN2: β1 = 0).
@@ -86,6 +89,7 @@ class StyleGANLite(AdversarialModule):
         pl_batch_shrink: int = 2,
         pl_decay: float = 0.01,
         fused_modconv: bool = True,
+        output_activation: str = "linear",
         lr_g: float = 2e-3,
         lr_d: float = 2e-3,
         betas_g: tuple[float, float] = (0.0, 0.99),
@@ -113,6 +117,10 @@ class StyleGANLite(AdversarialModule):
                 raise ConfigError(f"StyleGANLite: {name} must be >= 1, got {value}")
         if not 0.0 <= style_mixing_prob <= 1.0:
             raise ConfigError(f"StyleGANLite: style_mixing_prob must be in [0, 1], got {style_mixing_prob}")
+        if output_activation not in OUTPUT_ACTIVATIONS:
+            raise ConfigError(
+                f"StyleGANLite: output_activation must be one of {', '.join(OUTPUT_ACTIVATIONS)}, got {output_activation!r}"
+            )
         if ema_rampup is not None and ema_rampup <= 0:
             raise ConfigError(f"StyleGANLite: ema_rampup must be > 0 or null, got {ema_rampup}")
         if mapping_lr_multiplier <= 0 or pl_weight < 0 or not 0.0 <= w_avg_beta < 1.0:
@@ -129,7 +137,8 @@ class StyleGANLite(AdversarialModule):
         self.generator = Generator(
             MappingNetwork(latent_dim, w_dim, mapping_layers, lr_multiplier=mapping_lr_multiplier,
                            w_avg_beta=w_avg_beta),
-            SynthesisNetwork(w_dim, image_size, channels, channel_base, channel_max, fused=fused_modconv),
+            SynthesisNetwork(w_dim, image_size, channels, channel_base, channel_max, fused=fused_modconv,
+                             output_activation=output_activation),
         )
         self.discriminator = Discriminator(image_size, channels, channel_base, channel_max, mbstd_group_size)
         self.ema_rampup = ema_rampup

@@ -13,6 +13,9 @@ from torch import Tensor, nn
 from gen_framework_stylegan_lite.layers import EqualLinear, lrelu, modulated_conv2d
 from gen_framework_stylegan_lite.mapping import MappingNetwork
 
+#: What the synthesis network applies to the summed toRGB outputs.
+OUTPUT_ACTIVATIONS = ("linear", "tanh")
+
 
 class SynthesisLayer(nn.Module):
     """Optional 2× upsampling, a modulated 3×3 convolution, a noise input with learned strength, bias, lReLU.
@@ -91,12 +94,25 @@ class SynthesisNetwork(nn.Module):
         channel_base: Channel budget; see above.
         channel_max: Most channels at any resolution.
         fused: Grouped-convolution modulation.
+        output_activation: ``"linear"`` (StyleGAN2: the summed toRGB outputs as they are) or ``"tanh"`` (bounded
+            to (-1, 1), the data's range, as DCGAN's generator).
     """
 
     def __init__(
-        self, w_dim: int, image_size: int, image_channels: int, channel_base: int, channel_max: int, *, fused: bool
+        self,
+        w_dim: int,
+        image_size: int,
+        image_channels: int,
+        channel_base: int,
+        channel_max: int,
+        *,
+        fused: bool,
+        output_activation: str = "linear",
     ) -> None:
         super().__init__()
+        if output_activation not in OUTPUT_ACTIVATIONS:
+            raise ValueError(f"output_activation must be one of {', '.join(OUTPUT_ACTIVATIONS)}, got {output_activation!r}")
+        self.output_activation = output_activation
 
         def width(resolution: int) -> int:
             return max(1, min(channel_base // resolution, channel_max))
@@ -117,7 +133,8 @@ class SynthesisNetwork(nn.Module):
     def forward(
         self, ws: Tensor, *, noise_generator: torch.Generator | None = None, shared_noise: bool = False
     ) -> Tensor:
-        """``ws (B, num_ws, w_dim)`` → images ``(B, C, S, S)``, roughly in [-1, 1] once trained (not clamped)."""
+        """``ws (B, num_ws, w_dim)`` → images ``(B, C, S, S)``: roughly in [-1, 1] once trained (not clamped) with
+        the linear output, within (-1, 1) with ``tanh``."""
         noise: dict[str, Any] = {"noise_generator": noise_generator, "shared_noise": shared_noise}
         x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
         x = self.input_conv(x, ws[:, 0], **noise)
@@ -127,7 +144,7 @@ class SynthesisNetwork(nn.Module):
             x = block.conv1(x, ws[:, 2 * k + 2], **noise)
             image = F.interpolate(image, scale_factor=2, mode="bilinear", align_corners=False)
             image = image + block.to_rgb(x, ws[:, 2 * k + 3])
-        return image
+        return torch.tanh(image) if self.output_activation == "tanh" else image
 
 
 class Generator(nn.Module):

@@ -282,3 +282,21 @@ def test_adam_is_corrected_for_both_lazy_regularisers():
     assert opt_d.param_groups[0]["betas"][1] == pytest.approx(0.99 ** (16 / 17))
     plain_g, _ = tiny(lr_g=2e-3, pl_weight=0.0).configure_optimizers()
     assert plain_g.param_groups[0]["lr"] == pytest.approx(2e-3), "no lazy regulariser, no correction"
+
+
+def test_tanh_output_bounds_the_linear_output_and_keeps_its_sign():
+    """``output_activation: tanh`` is tanh of exactly what the linear output gives (same weights, same noise)."""
+    torch.manual_seed(0)
+    linear = tiny(channels=1)
+    bounded = tiny(channels=1, output_activation="tanh")
+    bounded.load_state_dict(linear.state_dict())
+    z = torch.randn(16, TINY["latent_dim"])
+    raw = linear.generator(z, noise_generator=torch.Generator().manual_seed(1))
+    out = bounded.generator(z, noise_generator=torch.Generator().manual_seed(1))
+    assert (raw.abs() > 1).any()  # the untrained linear output leaves the data's range
+    torch.testing.assert_close(out, torch.tanh(raw))
+
+
+def test_unknown_output_activation_is_a_config_error_naming_the_allowed_values():
+    with pytest.raises(ConfigError, match="output_activation must be one of linear, tanh"):
+        tiny(output_activation="sigmoid")

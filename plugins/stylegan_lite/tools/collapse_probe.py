@@ -2,6 +2,7 @@
 quantities that show why a GAN collapses (one JSON line per probe point on stdout).
 
 - ``d_acc_real`` / ``d_acc_fake``: discriminator accuracy on a fresh real batch and fresh samples;
+- ``out_of_range``: share of raw sample pixels outside [-1.05, 1.05];
 - ``r1_norm``: mean ‖∇ₓD(x)‖ on real images (what R1 penalises);
 - ``w_spread``: mean per-dimension std of w over 512 latents divided by the RMS of w (0: every z gives one w);
 - ``grad_*``: gradient norms per part after the step (mapping, synthesis layers, toRGB, D blocks);
@@ -10,6 +11,8 @@ quantities that show why a GAN collapses (one JSON line per probe point on stdou
 
     OMP_NUM_THREADS=1 python plugins/stylegan_lite/tools/collapse_probe.py --steps 1500 --every 150 \
         --set r1_gamma=1.0 --set batch_size=32
+    OMP_NUM_THREADS=1 python plugins/stylegan_lite/tools/collapse_probe.py --steps 400 --every 100 \
+        --config configs/stylegan_lite/mnist.yaml --set output_activation='"linear"'
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 import pytorch_lightning as pl
 import torch
@@ -64,6 +70,9 @@ class Probe(pl.Callback):
             fake = model.generate(model.sample_latent(real.shape[0]))
             record["d_acc_real"] = round(float((model.discriminator(real) > 0).float().mean()), 3)
             record["d_acc_fake"] = round(float((model.discriminator(fake) <= 0).float().mean()), 3)
+            # Share of raw sample pixels outside the data's range [-1, 1]: a discriminator can tell those apart
+            # without looking at shapes.
+            record["out_of_range"] = round(float((fake.abs() > 1.05).float().mean()), 3)
             w = model.generator.mapping(model.sample_latent(512), 1)[:, 0]
             record["w_spread"] = round(float(w.std(0).mean() / w.square().mean().sqrt()), 4)
             record["img_div"] = round(float(sample_diversity(model.generate(model.sample_latent(64)),
@@ -85,11 +94,17 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], help="model option=value (batch_size for data)")
+    parser.add_argument("--config", help="start from this config's model options and batch size (--set overrides)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     options: dict[str, Any] = dict(latent_dim=64, w_dim=64, mapping_layers=4, channel_base=256, channel_max=32,
                                    r1_gamma=1.0, ema_decay=0.99)
     batch_size = 32
+    if args.config:
+        content = yaml.safe_load(Path(args.config).read_text())
+        options = {k: v for k, v in content["model"]["init_args"].items()
+                   if k not in ("image_size", "channels") and not str(v).startswith("${")}
+        batch_size = content["data"]["init_args"]["batch_size"]
     for item in args.set:
         key, value = item.split("=", 1)
         parsed = json.loads(value)
