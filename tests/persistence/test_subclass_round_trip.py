@@ -110,3 +110,27 @@ def test_a_file_still_never_chooses_a_module_to_import(plugin_class, tmp_path, m
     # A chosen class must fit the plugin the file names.
     assert resolve_module_class("basegan", "collections.OrderedDict", source="x", chosen=dict) is plugin_class
     assert not marker.exists() and "evil_sub" not in sys.modules
+
+
+def test_a_subclass_round_trips_through_genfw(plugin_class, tmp_path, monkeypatch):
+    """genfw fit --model <the user's class path>, then predict from its checkpoint: the subclass, with its options."""
+    from gen_framework.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    quiet = ["--trainer.enable_progress_bar", "false", "--trainer.limit_val_batches", "0"]
+    fit = ["fit", "--model", USER_CLASS, "--model.tag", "cli", "--data", "toys.data.ToyImages"]
+    assert main([*fit, "--trainer.max_steps", "1", *quiet]) == 0
+    ckpt = max(tmp_path.rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
+    stored = read_checkpoint(ckpt)
+    assert stored["gen_framework"]["class_path"] == USER_CLASS
+    assert stored["hyper_parameters"]["tag"] == "cli"
+
+    # the user's module is imported (this process built the model): the checkpoint decides, --model not needed
+    assert main(["predict", "--ckpt_path", str(ckpt), "--num_samples", "2", "--output_dir", "a",
+                 "--trainer.enable_progress_bar", "false"]) == 0
+    assert len(list((tmp_path / "a").glob("sample_*.png"))) == 2
+    # a new process: the class path the user types is imported, and it must agree with the checkpoint
+    sys.modules.pop(USER_MODULE)
+    assert main(["predict", "--ckpt_path", str(ckpt), "--model", USER_CLASS, "--num_samples", "2",
+                 "--output_dir", "b", "--trainer.enable_progress_bar", "false"]) == 0
+    assert len(list((tmp_path / "b").glob("sample_*.png"))) == 2
