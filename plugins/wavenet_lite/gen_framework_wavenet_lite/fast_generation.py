@@ -41,10 +41,10 @@ def _loop(
     writes: list[list[Tensor]],
     mirrors: list[Tensor],
     conv_weights: list[Tensor],
-    conv_biases: list[Tensor],
     pre_views: list[Tensor],
     p_views: list[Tensor],
     s_views: list[Tensor],
+    z_views: list[Tensor],
     gate_rows: list[Tensor],
     residual_weights: list[Tensor],
     gates: Tensor,
@@ -65,9 +65,9 @@ def _loop(
     skip (B, S), hidden (B, S), logits (B, V), cumulative (B, V), draw (B, 1), last (B, 1) view of cumulative's
     last column]``. Nothing is allocated per step but the few views of ``tokens``.
     """
-    index, taps, skip, hidden, logits, cumulative, draw, last = buffers
+    index, taps, skip_ones, hidden_ones, logits, cumulative, draw, last, skip, hidden = buffers
     flat_index = index.view(-1)
-    w1, b1, w2, b2 = head[0], head[1], head[2], head[3]
+    w1, w2 = head[0], head[1]
     K = input_offsets.shape[0]
     B = tokens.shape[1]
     R = input_table.shape[1]
@@ -83,22 +83,25 @@ def _loop(
         if j == 0:
             mirrors[0].copy_(writes[0][0])
         for i in range(num_layers):
-            # both taps [h(t), h(t - d)] in one product; the bias holds the conditioning term
+            # both taps [h(t), h(t - d)] and the bias (with the label's conditioning term) in one product
             pre = pre_views[i]
-            torch.addmm(conv_biases[i], windows[i][j], conv_weights[i], out=pre)
-            pre.sigmoid_()
-            p_views[i].mul_(s_views[i])  # the layer's gates are now [p, s, 1]
+            torch.mm(windows[i][j], conv_weights[i], out=pre)
+            pre.sigmoid_()  # [q, s] = [sigmoid(2a), sigmoid(g)]
+            # -z = -tanh(a) sigmoid(g) = s - 2 q s in one operation; the outputs' weights are negated to match
+            torch.addcmul(s_views[i], p_views[i], s_views[i], value=-2.0, out=z_views[i])
             if i + 1 < num_layers:
                 following = t % sizes[i + 1]
-                torch.addmm(writes[i][j], gate_rows[i], residual_weights[i], out=writes[i + 1][following])
+                x = writes[i + 1][following]
+                torch.mm(gate_rows[i], residual_weights[i], out=x)  # a product and an add cost less than addmm
+                x.add_(writes[i][j])
                 if following == 0:
                     mirrors[i + 1].copy_(writes[i + 1][0])
                 j = following
         if t < first:
             continue  # tokens[t] is a prompt code: the step only fills the rings
         torch.mm(gates, skip_weight, out=skip)  # every layer's skip output, biases included, summed
-        torch.addmm(b1, skip.relu_(), w1, out=hidden)
-        torch.addmm(b2, hidden.relu_(), w2, out=logits)
+        torch.mm(skip_ones.relu_(), w1, out=hidden)  # [relu(skip), 1] @ [W1; b1]
+        torch.mm(hidden_ones.relu_(), w2, out=logits)
         chosen = tokens[t]
         if temperature == 0.0:
             torch.argmax(logits, 1, True, out=chosen)
@@ -159,23 +162,54 @@ def fast_generate(
     if temperature != 0 and max_new_tokens:
         # one (B, 1) draw per generated code, as the family's sampler makes them: the same numbers
         uniforms[first:] = torch.rand(max_new_tokens, B, 1, generator=generator, device=device)
-    rings = [torch.zeros(B, d + 2, R, device=device, dtype=dtype) for d in model.dilations]
-    gates = torch.zeros(B, L, 2 * D + 1, device=device, dtype=dtype)
+    # a ring row is [h (R), one-hot label (C)]: the product of a window with [W_now; bias rows; W_past; 0] adds
+    # the label's bias, so the convolutions need no separate bias (addmm costs twice a plain product here)
+    C = max(1, model.num_labels)
+    labels = torch.zeros(B, dtype=torch.long, device=device) if condition is None else condition.reshape(-1).long()
+    rings = []
+    for d in model.dilations:
+        ring = torch.zeros(B, d + 2, R + C, device=device, dtype=dtype)
+        ring[:, :, R:] = torch.nn.functional.one_hot(labels, C).to(dtype)[:, None]
+        rings.append(ring)
+    # each layer's [-z, 1]; the residual and skip outputs act on it with weights [-W; b]
+    gates = torch.zeros(B, L, D + 1, device=device, dtype=dtype)
+    pre = torch.empty(B, 2 * D, device=device, dtype=dtype)
     gates[..., -1] = 1.0
     S = weights.skip.shape[-1]
+    # [skip, 1] and [hidden, 1]: the output layers' biases ride in their products (relu keeps the 1)
+    skip_ones = torch.ones(B, S + 1, device=device, dtype=dtype)
+    hidden_ones = torch.ones(B, S + 1, device=device, dtype=dtype)
     cumulative = torch.empty(B, V, device=device, dtype=torch.float32)
     buffers = [
         torch.empty(K, B, 1, dtype=torch.long, device=device),
         torch.empty(K * B, R, device=device, dtype=dtype),
-        torch.empty(B, S, device=device, dtype=dtype),
-        torch.empty(B, S, device=device, dtype=dtype),
+        skip_ones,
+        hidden_ones,
         torch.empty(B, V, device=device, dtype=dtype),
         cumulative,
         torch.empty(B, 1, device=device, dtype=torch.float32),
         cumulative[:, V - 1 :],
+        skip_ones[:, :S],
+        hidden_ones[:, :S],
     ]
-    # the convolution reads the window [h(t), h(t - d)]: its weight rows reordered from [h(t - d), h(t)]
-    conv_weights = [torch.cat([w[R:], w[:R]]) for w, _ in weights.conv]
+    # the convolution reads the window [h(t), label, h(t - d), label]: its weight rows reordered from
+    # [h(t - d), h(t)], with the bias of each label (filter half doubled, as in StepWeights) after h(t)
+    double = torch.cat([torch.full((D,), 2.0, dtype=dtype, device=device), torch.ones(D, dtype=dtype, device=device)])
+    conv_weights = []
+    for i, (w, _) in enumerate(weights.conv):
+        layer_bias = model.layers[i].conv.bias
+        if model.condition is not None:
+            bias_rows = (layer_bias + model.condition.weight.view(C, L, 2 * D)[:, i]) * double  # (C, 2D)
+        else:
+            bias_rows = (layer_bias * double)[None]
+        conv_weights.append(torch.cat([w[R:], bias_rows, w[:R], torch.zeros_like(bias_rows)]))
+    w1, b1, w2, b2 = weights.head
+
+    def on_negated_z(linear: torch.nn.Linear) -> Tensor:
+        """``(D + 1, out)`` weights on ``[-z, 1]`` that reproduce ``linear(z)``."""
+        return torch.cat([-linear.weight.t(), linear.bias[None]])
+
+    head = [torch.cat([w1, b1[None]]), torch.cat([w2, b2[None]])]
     loop = compiled_loop() if script else _loop
     # The default (profiling) executor instruments the first call of a scripted function, which would triple the
     # cost of every generation shorter than the second call; the loop has nothing for its optimiser anyway.
@@ -186,19 +220,19 @@ def fast_generate(
             K,
             weights.input_table,
             weights.input_offsets.view(K, 1, 1),
-            [[ring[:, j : j + 2].view(B, 2 * R) for j in range(ring.shape[1] - 1)] for ring in rings],
-            [list(ring.unbind(1))[:-1] for ring in rings],
-            [ring[:, -1] for ring in rings],
+            [[ring[:, j : j + 2].view(B, 2 * (R + C)) for j in range(ring.shape[1] - 1)] for ring in rings],
+            [[ring[:, j, :R] for j in range(ring.shape[1] - 1)] for ring in rings],
+            [ring[:, -1, :R] for ring in rings],
             conv_weights,
-            [b.expand(B, 2 * D).contiguous() for _, b in weights.conv],
-            [gates[:, i, : 2 * D] for i in range(L)],
+            [pre] * L,
+            [pre[:, :D]] * L,
+            [pre[:, D:]] * L,
             [gates[:, i, :D] for i in range(L)],
-            [gates[:, i, D : 2 * D] for i in range(L)],
             [gates[:, i] for i in range(L)],
-            weights.residual,
-            gates.view(B, L * (2 * D + 1)),
-            weights.skip.reshape(L * (2 * D + 1), S),
-            list(weights.head),
+            [on_negated_z(layer.residual) for layer in model.layers if layer.residual is not None],
+            gates.view(B, L * (D + 1)),
+            torch.cat([on_negated_z(layer.skip) for layer in model.layers]),
+            head,
             buffers,
             float(temperature),
             first,
