@@ -41,9 +41,9 @@ def _loop(
     writes: list[list[Tensor]],
     mirrors: list[Tensor],
     conv_weights: list[Tensor],
-    pre_views: list[Tensor],
-    p_views: list[Tensor],
-    s_views: list[Tensor],
+    pre: Tensor,
+    q: Tensor,
+    s: Tensor,
     z_views: list[Tensor],
     gate_rows: list[Tensor],
     residual_weights: list[Tensor],
@@ -73,6 +73,7 @@ def _loop(
     R = input_table.shape[1]
     V = logits.shape[1]
     num_layers = len(conv_weights)
+    last_layer = num_layers - 1
     sizes = [len(w) for w in windows]
     for t in range(start, tokens.shape[0]):
         # the input convolution over the last K codes: one table row per tap, summed into the first ring
@@ -84,18 +85,17 @@ def _loop(
             mirrors[0].copy_(writes[0][0])
         for i in range(num_layers):
             # both taps [h(t), h(t - d)] and the bias (with the label's conditioning term) in one product
-            pre = pre_views[i]
             torch.mm(windows[i][j], conv_weights[i], out=pre)
             pre.sigmoid_()  # [q, s] = [sigmoid(2a), sigmoid(g)]
             # -z = -tanh(a) sigmoid(g) = s - 2 q s in one operation; the outputs' weights are negated to match
-            torch.addcmul(s_views[i], p_views[i], s_views[i], value=-2.0, out=z_views[i])
-            if i + 1 < num_layers:
+            torch.addcmul(s, q, s, value=-2.0, out=z_views[i])
+            if i < last_layer:
                 following = t % sizes[i + 1]
                 x = writes[i + 1][following]
                 torch.mm(gate_rows[i], residual_weights[i], out=x)  # a product and an add cost less than addmm
                 x.add_(writes[i][j])
                 if following == 0:
-                    mirrors[i + 1].copy_(writes[i + 1][0])
+                    mirrors[i + 1].copy_(x)
                 j = following
         if t < first:
             continue  # tokens[t] is a prompt code: the step only fills the rings
@@ -224,9 +224,9 @@ def fast_generate(
             [[ring[:, j, :R] for j in range(ring.shape[1] - 1)] for ring in rings],
             [ring[:, -1, :R] for ring in rings],
             conv_weights,
-            [pre] * L,
-            [pre[:, :D]] * L,
-            [pre[:, D:]] * L,
+            pre,
+            pre[:, :D],
+            pre[:, D:],
             [gates[:, i, :D] for i in range(L)],
             [gates[:, i] for i in range(L)],
             [on_negated_z(layer.residual) for layer in model.layers if layer.residual is not None],
