@@ -4,13 +4,15 @@ At batch 1 a generation step does about 180 kFLOP, 2 µs of arithmetic on one co
 tensor operations and the Python around each. :func:`fast_generate` therefore runs the loop of
 :meth:`AutoregressiveModule.generate` for WaveNet-lite without modules, allocations or per-step slicing:
 
-* every layer keeps a ring of ``d + 2`` rows ``(B, d + 2, R)``; the input at time t goes to slot
-  ``j = t mod (d + 1)`` (and, when ``j = 0``, also to slot ``d + 1``), so the two taps ``[h(t), h(t - d)]`` are
-  always the adjacent slots ``j, j + 1``: one ``(B, 2R)`` view feeds ONE matrix product for both taps, with no
-  concatenation;
-* the gated unit is one sigmoid and one product (``tanh(a) = 2 sigmoid(2a) - 1``, see :class:`StepWeights`),
-  the residual output one matrix product written straight into the next layer's ring, and the skip outputs of
-  all layers one matrix product over every layer's gates;
+* every layer keeps a ring ``(B, d + 2, R + C)`` whose rows are ``[h, one-hot label]`` (C = number of labels, 1
+  for an unconditional model); the input at time t goes to slot ``j = t mod (d + 1)`` (and, when ``j = 0``, also
+  to the spare slot ``d + 1``), so the two taps ``[h(t), label, h(t - d), label]`` are always the adjacent slots
+  ``j, j + 1``: one contiguous view feeds ONE matrix product for both taps and the label's bias (a plain product
+  costs half an ``addmm`` at these sizes), with no concatenation;
+* the gated unit is one sigmoid and one ``addcmul``: with the filter rows doubled, ``[q, s] = sigmoid([2a, g])``
+  and ``-z = -tanh(a) sigmoid(g) = s - 2qs``; the residual output is one product on ``[-z, 1]`` and an add into
+  the next layer's ring, and the skip outputs of all layers ONE product over every layer's ``[-z, 1]``; the
+  output layers' biases ride in their products too;
 * the draw is the family's inverse-CDF sampler (:func:`~gen_framework.families.autoregressive.sample_next_token`)
   with the uniform numbers drawn up front: the generator yields the same numbers in one call as in one call per
   step, so the tokens are those of ``generate`` for the same seed.
@@ -60,10 +62,13 @@ def _loop(
     reads codes ``tokens[t - K : t]``, pushes the layers' inputs into the rings (all zeros at first, like the
     zero padding of the full forward) and, from ``first`` on, draws ``tokens[t]`` with ``uniforms[t]``
     ``(B, 1)``.
-    ``windows[l][j]`` is the ``(B, 2R)`` view of ring slots ``j, j + 1`` of layer l, ``writes[l][j]`` the
-    ``(B, R)`` view of slot j, ``mirrors[l]`` slot ``d + 1``. ``buffers``: ``[index (K, B, 1), taps (K * B, R),
-    skip (B, S), hidden (B, S), logits (B, V), cumulative (B, V), draw (B, 1), last (B, 1) view of cumulative's
-    last column]``. Nothing is allocated per step but the few views of ``tokens``.
+    ``windows[l][j]`` is the ``(B, 2(R + C))`` view of ring slots ``j, j + 1`` of layer l, ``writes[l][j]`` the
+    ``(B, R)`` view of slot j's h, ``mirrors[l]`` that of slot ``d + 1``; ``pre`` ``(B, 2D)`` with halves ``q``
+    and ``s``; ``z_views[l]`` ``(B, D)`` and ``gate_rows[l]`` ``(B, D + 1)`` views of ``gates`` ``(B, L (D + 1))``
+    holding each layer's ``[-z, 1]``. ``buffers``: ``[index (K, B, 1), taps (K * B, R), [skip, 1] (B, S + 1),
+    [hidden, 1] (B, S + 1), logits (B, V), cumulative (B, V), draw (B, 1), cumulative's last column (B, 1),
+    skip (B, S), hidden (B, S)]`` (the last two views of the third and fourth). Nothing is allocated per step but
+    a few views of ``tokens`` and ``uniforms``.
     """
     index, taps, skip_ones, hidden_ones, logits, cumulative, draw, last, skip, hidden = buffers
     flat_index = index.view(-1)
