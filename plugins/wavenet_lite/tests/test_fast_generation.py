@@ -78,3 +78,17 @@ def test_sample_uses_the_fast_loop_and_keeps_the_seeded_result():
     assert torch.equal(
         model.sample(2, seed=4, seconds=0.01, top_k=5), model.sample(2, seed=4, seconds=0.01, top_k=5, use_cache=False)
     )
+
+
+def test_without_torchscript_the_loop_runs_eagerly_with_a_note(monkeypatch):
+    import gen_framework_wavenet_lite.fast_generation as module
+
+    def unavailable(fn):
+        raise RuntimeError("no TorchScript here")
+
+    monkeypatch.setattr(module, "_compiled", {})
+    monkeypatch.setattr(torch.jit, "script", unavailable)
+    model = model_of(**TINY)
+    with pytest.warns(UserWarning, match="runs eagerly.*no TorchScript here"):
+        fast, slow = both(model, torch.tensor([[128]]), 40, 2, True)
+    assert torch.equal(fast, slow)
