@@ -332,21 +332,26 @@ def wavenet(page: Page, data: dict[str, Any] | None) -> None:
         rows.append([name, f"{num(s['receptive_field_samples'], 0)} ({s['receptive_field_ms']} ms)",
                      f"{num(s['cached_us_per_sample_cpu'])} µs", f"{num(s['recompute_us_per_sample_cpu'])} µs",
                      f"{num(s['speedup_cpu'])}×", num(s["rtf_batch1_cpu"], 2),
+                     (f"{num(s['scripted_loop_us_per_sample_cpu'])} µs (RTF {num(s['scripted_loop_rtf_batch1_cpu'], 2)})"
+                      if "scripted_loop_us_per_sample_cpu" in s else "—"),
                      num(s.get("rtf_amortized_batch16_cpu"), 2),
                      "yes" if s.get("cached_equals_recompute_tokens") else "no", verdict(met)])
         page.headline("WaveNet fast generation", f"speed-up, {name}", f"{num(s['speedup_cpu'])}×", "≥ 50×", met)
     page.table(["model", "receptive field", "cached / sample", "recompute / sample", "speed-up", "RTF batch 1",
-                "RTF per stream, batch 16", "same samples", "≥ 50×"], rows)
+                "scripted loop / sample", "RTF per stream, batch 16", "same samples", "≥ 50×"], rows)
     limit = results.get("real_time_limit")
     if limit:
         page.add(f"**Real time at batch 1** ({limit['config']}, one thread; real time at 16 kHz is "
                  f"{limit['real_time_us_per_sample']} µs per sample): the arithmetic limit is "
                  f"{num(limit['flops_per_sample'], 0)} FLOP per sample at {num(limit['matmul_gflops'], 0)} GFLOP/s = "
-                 f"{limit['arithmetic_limit_us_per_sample']} µs (RTF {limit['arithmetic_limit_rtf']}); the step runs "
+                 f"{limit['arithmetic_limit_us_per_sample']} µs (RTF {limit['arithmetic_limit_rtf']}); the family's cached `generate` runs "
                  f"{limit['ops_per_sample']} tensor operations per sample (network and sampling), each at least "
                  f"{limit['cheapest_op_us']} µs, a floor of {limit['dispatch_floor_us_per_sample']} µs (RTF "
                  f"{limit['dispatch_floor_rtf']}); measured {limit['measured_us_per_sample']} µs (RTF "
-                 f"{limit['measured_rtf']}).")
+                 f"{limit['measured_rtf']})"
+                 + (f" with the scripted loop that `sample()` runs (`fast_generate`: "
+                    f"{limit['loop_ops_per_sample']} operations per sample, floor "
+                    f"{limit['loop_dispatch_floor_us_per_sample']} µs)." if "loop_ops_per_sample" in limit else "."))
         page.headline("WaveNet real time", "RTF at batch 1, one thread, melodies config",
                       num(limit["measured_rtf"], 2), "< 1", limit["measured_rtf"] < 1)
     learning = results.get("learning")

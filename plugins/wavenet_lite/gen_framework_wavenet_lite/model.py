@@ -417,7 +417,8 @@ class WaveNetLite(AutoregressiveModule):
             top_p: Nucleus sampling threshold in (0, 1].
             label: Label of every waveform for a conditional model; ``None`` gives waveform i label
                 ``i % num_labels``. Must be ``None`` for an unconditional model.
-            use_cache: Fast queue-based generation; ``False`` recomputes the receptive field for every sample
+            use_cache: Fast queue-based generation (without top-k / top-p: the scripted loop of
+                :func:`~gen_framework_wavenet_lite.fast_generation.fast_generate`); ``False`` recomputes the receptive field for every sample
                 (same samples for the same seed, much slower).
 
         Returns:
@@ -427,6 +428,20 @@ class WaveNetLite(AutoregressiveModule):
             raise ConfigError(f"seconds must be > 0, got {seconds}")
         length = max(1, round(seconds * self.sample_rate))
         prompt = torch.tensor(self.default_prompt(), device=self.device).repeat(num_samples, 1)
+        labels = self._sampling_labels(num_samples, label)
+        if (
+            use_cache and top_k is None and top_p is None and temperature >= 0
+            and self.input_conv.weight.dtype == torch.float32
+        ):
+            # the scripted loop over preallocated buffers: the same codes as generate() below, ~2.5x faster
+            # (float32 only: its sampling buffers are float32, as the family's sampler casts the logits)
+            from gen_framework_wavenet_lite.fast_generation import fast_generate
+
+            tokens = fast_generate(
+                self, prompt, max(0, length - prompt.shape[1]), generator=generator, temperature=temperature,
+                condition=labels,
+            )
+            return self.decode_tokens(tokens[:, :length])
         tokens = self.generate(
             prompt,
             max(0, length - prompt.shape[1]),
@@ -435,7 +450,7 @@ class WaveNetLite(AutoregressiveModule):
             top_p=top_p,
             use_cache=use_cache,
             generator=generator,
-            condition=self._sampling_labels(num_samples, label),
+            condition=labels,
         )
         return self.decode_tokens(tokens[:, :length])
 
