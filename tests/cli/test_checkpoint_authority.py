@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from toys.models import ToyImageGAN, ToyVAE
+from toys.models import ToyImageGAN
+from toys.registered import toy_plugins
 
 from gen_framework.callbacks.run_checkpoint import RUNNING_MARKER
 from gen_framework.cli import main
 from gen_framework.cli import checkpoint_authority
 from gen_framework.cli.checkpoint_authority import CheckpointDecision, decide
 from gen_framework.errors import CheckpointError, ConfigError
-from gen_framework.registry import PluginSpec, registry
 
 QUIET = ["--trainer.enable_progress_bar", "false"]
 FIT = ["fit", "--model", "authoritytoy", "--data", "toys.data.ToyImages", "--trainer.limit_val_batches", "0", *QUIET]
@@ -26,15 +26,9 @@ FIT = ["fit", "--model", "authoritytoy", "--data", "toys.data.ToyImages", "--tra
 
 @pytest.fixture
 def toys(tmp_path, monkeypatch):
-    for record in registry.records():
-        if record.spec is not None and record.spec.module_class in (ToyImageGAN, ToyVAE):
-            registry.unregister(record.name)
-    registry.register(PluginSpec(name="authoritytoy", family="adversarial", module_class=ToyImageGAN), replace=True)
-    registry.register(PluginSpec(name="othertoy", family="variational", module_class=ToyVAE), replace=True)
     monkeypatch.chdir(tmp_path)
-    yield tmp_path
-    registry.unregister("authoritytoy")
-    registry.unregister("othertoy")
+    with toy_plugins("authoritytoy"):
+        yield tmp_path
 
 
 @pytest.fixture

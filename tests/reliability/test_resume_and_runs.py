@@ -12,13 +12,12 @@ import time
 
 import pytest
 import torch
-from toys.models import ToyImageGAN, ToyVAE
+from toys.registered import toy_plugins
 
 from gen_framework.cli import run_dirs as _run_dirs
 from gen_framework.callbacks.run_checkpoint import RUNNING_MARKER
 from gen_framework.cli.run_dirs import find_last_checkpoint
 from gen_framework.cli import main
-from gen_framework.registry import PluginSpec, registry
 
 QUIET = ["--trainer.enable_progress_bar", "false"]
 FIT = ["fit", "--model", "resumetoy", "--data", "toys.data.ToyImages", "--trainer.limit_val_batches", "0", *QUIET]
@@ -26,15 +25,9 @@ FIT = ["fit", "--model", "resumetoy", "--data", "toys.data.ToyImages", "--traine
 
 @pytest.fixture
 def toys(tmp_path, monkeypatch):
-    for record in registry.records():
-        if record.spec is not None and record.spec.module_class in (ToyImageGAN, ToyVAE):
-            registry.unregister(record.name)
-    registry.register(PluginSpec(name="resumetoy", family="adversarial", module_class=ToyImageGAN), replace=True)
-    registry.register(PluginSpec(name="othertoy", family="variational", module_class=ToyVAE), replace=True)
     monkeypatch.chdir(tmp_path)
-    yield tmp_path
-    registry.unregister("resumetoy")
-    registry.unregister("othertoy")
+    with toy_plugins("resumetoy"):
+        yield tmp_path
 
 
 def step_of(path) -> int:
