@@ -605,6 +605,17 @@ def startup(page: Page, data: dict[str, Any] | None) -> None:
                  f"{' and '.join(f'`{m}`' for m in optional['modules'])}, which torchmetrics imports only where they "
                  "are installed (here by gen-framework's `photos`, `audio` and `bench` extras, not by its "
                  f"dependencies): without them the floor is about {floor - optional['median_cpu_s']:.2f} CPU-s.")
+    baseline = results.get("fit_baseline") or {}
+    if baseline:
+        page.add(f"Before and after, in the same alternating rounds (`--baseline {data.get('baseline', 'DIR')}`): "
+                 "CPU seconds of `fit` to its first step.")
+        page.table(["config", "before (s)", "after (s)", "change (s)", "floor (s)"],
+                   [[f"`{config}`", num(before.get("median_first_step_cpu_s"), 2),
+                     num((fits.get(config) or {}).get("median_first_step_cpu_s"), 2),
+                     signed(None if (fits.get(config) or {}).get("median_first_step_cpu_s") is None
+                            or before.get("median_first_step_cpu_s") is None
+                            else fits[config]["median_first_step_cpu_s"] - before["median_first_step_cpu_s"], 2),
+                     num(floor, 2)] for config, before in baseline.items()])
     phases = {config: entry.get("median_phase_cpu_s") or {} for config, entry in fits.items()}
     if any(phases.values()):
         page.add("Where `fit`'s CPU seconds go before its first step (medians; the first phase includes the floor):")

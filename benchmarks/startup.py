@@ -23,7 +23,10 @@ Commands measured:
 Once, ``fit`` (DCGAN) also runs under ``python -X importtime``: the self-reported import time by top-level
 package (inflated by the measuring, so read it as shares).
 
-    python benchmarks/startup.py [--repeats 3] [--threads 1] [--quiet-load 1.0 --quiet-wait 300]
+    python benchmarks/startup.py [--repeats 3] [--threads 1] [--quiet-load 1.0 --quiet-wait 300] [--baseline DIR]
+
+``--baseline DIR`` (a folder holding another version's ``gen_framework`` package) adds that version's ``fit`` runs
+to the same alternating rounds, for a before/after comparison on the same machine at the same time.
 
 Writes ``benchmarks/results/startup.json``; ``python benchmarks/run.py --render-only`` (``benchmarks/report.py``)
 puts it on the benchmarks page.
@@ -115,7 +118,9 @@ def wait_for_quiet(threshold: float | None, patience_s: float) -> float:
     return os.getloadavg()[0]
 
 
-def measure(repeats: int, threads: int, quiet: float | None, patience_s: float) -> dict[str, Any]:
+def measure(
+    repeats: int, threads: int, quiet: float | None, patience_s: float, baseline: Path | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="genfw-startup-") as tmp:
         cwd = Path(tmp)
         env = {
@@ -131,6 +136,11 @@ def measure(repeats: int, threads: int, quiet: float | None, patience_s: float) 
             "import_floor": ([sys.executable, "-c", "import torch, pytorch_lightning"], env),
             **{f"fit:{c}": (fit_command(c, threads, cwd / "runs"), env) for c in FIT_CONFIGS},
         }
+        if baseline is not None:
+            # another version's gen_framework package first on the path: its fit runs alternate with this one's
+            baseline_env = {**env, "PYTHONPATH": os.pathsep.join([str(baseline), env["PYTHONPATH"]])}
+            commands.update({f"baseline:{c}": (fit_command(c, threads, cwd / "runs"), baseline_env)
+                             for c in FIT_CONFIGS})
         run([str(GENFW), "plugins"], cwd, env)  # writes the validation cache that "plugins" then reads
         names = list(commands)
         samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
@@ -141,8 +151,12 @@ def measure(repeats: int, threads: int, quiet: float | None, patience_s: float) 
                 shutil.rmtree(cwd / "cold-cache", ignore_errors=True)
                 samples[name].append(run(command, cwd, command_env))
                 print(f"round {round_ + 1}/{repeats} {name:22s} {samples[name][-1]}", flush=True)
-        results: dict[str, Any] = {n: summarize(s) for n, s in samples.items() if not n.startswith("fit:")}
+        results: dict[str, Any] = {n: summarize(s) for n, s in samples.items() if ":" not in n}
         results["fit"] = {n.split(":", 1)[1]: summarize(s) for n, s in samples.items() if n.startswith("fit:")}
+        if baseline is not None:
+            results["fit_baseline"] = {
+                n.split(":", 1)[1]: summarize(s) for n, s in samples.items() if n.startswith("baseline:")
+            }
         results["importtime_ms"] = import_breakdown(threads, cwd, env)
         results["floor_optional_imports"] = optional_imports(repeats, cwd, env)
     return results
@@ -214,13 +228,17 @@ def main() -> None:
     parser.add_argument("--quiet-load", type=float, default=None,
                         help="before each round, wait until the 1-minute load average is below this")
     parser.add_argument("--quiet-wait", type=float, default=300, help="longest wait for a quiet moment (s)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a folder holding another version's gen_framework package (git archive REV gen_framework "
+                        "| tar -x -C DIR): its fit runs alternate with this one's")
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="one repeat (a smoke run)")
     options = parser.parse_args()
     if options.quick:
         options.repeats = 1
-    results = measure(options.repeats, options.threads, options.quiet_load, options.quiet_wait)
-    extra = {"repeats": options.repeats, "targets_s": TARGETS, "verdicts": verdicts(results),
+    results = measure(options.repeats, options.threads, options.quiet_load, options.quiet_wait, options.baseline)
+    baseline = {"baseline": str(options.baseline)} if options.baseline else {}
+    extra = {**baseline, "repeats": options.repeats, "targets_s": TARGETS, "verdicts": verdicts(results),
              "shared_machine": "other processes may have run: see each sample's load_average"}
     path = write_results("startup", results, threads=options.threads, output=options.output, extra=extra)
     payload = json.loads(path.read_text())

@@ -99,6 +99,7 @@ FAKE_RESULTS = {
                             "median_phase_cpu_s": {"built": 4.5, "setup": 0.1, "first_batch": 0.05}},
             "vae/mnist": {"median_first_step_wall_s": 6.0, "median_first_step_cpu_s": 4.8},
         },
+        "fit_baseline": {"vae/mnist": {"median_first_step_wall_s": 7.0, "median_first_step_cpu_s": 5.9}},
         "importtime_ms": {"pytorch_lightning": 5000.0, "torch": 1800.0},
         "floor_optional_imports": {"modules": ["scipy.signal"], "median_cpu_s": 0.5},
     },
@@ -136,6 +137,7 @@ def test_page_has_a_table_and_a_plot_per_benchmark(benchmarks, tmp_path):
     assert "| Start-up | `genfw fit --config configs/vae/mnist.yaml` to its first step | 4.80 s CPU | ≤ 5 s | **met** |" in summary
     assert "| `genfw fit --config configs/dcgan/mnist.yaml` to its first step | 10.00 | 9.00 | +5.00 | ≤ 5 s | **missed** |" in page
     assert "| `dcgan/mnist` | 4.50 | 0.10 | — | — | — | 0.05 |" in page
+    assert "| `vae/mnist` | 5.90 | 4.80 | -1.10 | 4.00 |" in page
     assert "Of the floor, 0.50 CPU-s are `scipy.signal`" in page and "the floor is about 3.50 CPU-s" in page
     assert "| framework step cost | gpt_mini: all callbacks' hooks per step | 0.20% of the step | ≤ 1% | **met** |" in summary
     assert "| framework step cost | vae: all callbacks' hooks per step | 1.50% of the step | ≤ 1% | **missed** |" in summary
