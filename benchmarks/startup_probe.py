@@ -2,7 +2,7 @@
 
 It prints one line, ``genfw-startup-probe {json}``, with the process's CPU seconds (user + system, all threads)
 and the wall seconds since the benchmark started the process, at each point ``fit`` passes on its way to step 1:
-``built`` (this callback is instantiated: imports done and the command line parsed), ``setup`` (the Trainer set
+``floor`` (torch and Lightning imported, when the benchmark's launcher imported them first), ``built`` (this callback is instantiated: imports done and the command line parsed), ``setup`` (the Trainer set
 up the run: logger, data, model on its device), ``sanity_check_start``/``sanity_check_end`` (Lightning's
 validation before training), ``train_start`` and ``first_batch``. Then the process exits (code 0): what a run
 does after its first step is not start-up, and the rest of a one-step run (final evaluation, checkpoint) would
@@ -20,6 +20,8 @@ from pytorch_lightning.callbacks import Callback
 
 #: Set by the benchmark to ``time.time()`` just before it starts the process.
 T0_ENV = "GENFW_STARTUP_T0"
+#: Set by :data:`startup.FIT_LAUNCHER` to the process's CPU and wall seconds once torch and Lightning are imported.
+FLOOR_ENV = "GENFW_STARTUP_FLOOR"
 PREFIX = "genfw-startup-probe"
 
 
@@ -28,6 +30,9 @@ class FirstStepProbe(Callback):
 
     def __init__(self) -> None:
         self.marks: dict[str, dict[str, float]] = {}
+        if os.environ.get(FLOOR_ENV):
+            cpu_s, wall_s = (float(x) for x in os.environ[FLOOR_ENV].split(","))
+            self.marks["floor"] = {"cpu_s": round(cpu_s, 3), "wall_s": round(wall_s, 3)}
         self._mark("built")
 
     def _mark(self, name: str) -> None:
