@@ -611,8 +611,8 @@ def startup(page: Page, data: dict[str, Any] | None) -> None:
                  f"dependencies): without them the floor is about {floor - optional['median_cpu_s']:.2f} CPU-s.")
     baseline = results.get("fit_baseline") or {}
     if baseline:
-        page.add(f"Before and after, in the same alternating rounds (`--baseline {data.get('baseline', 'DIR')}`): "
-                 "CPU seconds of `fit` to its first step.")
+        page.add("Before and after: an earlier gen_framework package (`--baseline DIR`) run in the same alternating "
+                 "rounds; CPU seconds of `fit` to its first step.")
         page.table(["config", "before (s)", "after (s)", "change (s)", "floor (s)"],
                    [[f"`{config}`", num(before.get("median_first_step_cpu_s"), 2),
                      num((fits.get(config) or {}).get("median_first_step_cpu_s"), 2),
