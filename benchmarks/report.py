@@ -613,13 +613,15 @@ def startup(page: Page, data: dict[str, Any] | None) -> None:
     if baseline:
         page.add("Before and after: an earlier gen_framework package (`--baseline DIR`) run in the same alternating "
                  "rounds; CPU seconds of `fit` to its first step.")
-        page.table(["config", "before (s)", "after (s)", "change (s)", "floor (s)"],
-                   [[f"`{config}`", num(before.get("median_first_step_cpu_s"), 2),
-                     num((fits.get(config) or {}).get("median_first_step_cpu_s"), 2),
-                     signed(None if (fits.get(config) or {}).get("median_first_step_cpu_s") is None
-                            or before.get("median_first_step_cpu_s") is None
-                            else fits[config]["median_first_step_cpu_s"] - before["median_first_step_cpu_s"], 2),
-                     num(floor, 2)] for config, before in baseline.items()])
+        rows = []
+        for config, before in baseline.items():
+            after = fits.get(config) or {}
+            b, a = before.get("median_first_step_cpu_s"), after.get("median_first_step_cpu_s")
+            rows.append([f"`{config}`", num(b, 2), num(a, 2), signed(None if a is None or b is None else a - b, 2),
+                         num(before.get("median_over_floor_in_run_cpu_s"), 2),
+                         num(after.get("median_over_floor_in_run_cpu_s"), 2)])
+        page.table(["config", "before (s)", "after (s)", "change (s)", "before, over the floor (s)",
+                    "after, over the floor (s)"], rows)
     phases = {config: entry.get("median_phase_cpu_s") or {} for config, entry in fits.items()}
     if any(phases.values()):
         page.add("Where `fit`'s CPU seconds go before its first step (medians of each phase; the floor measured "
