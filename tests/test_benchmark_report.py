@@ -141,7 +141,7 @@ def test_page_has_a_table_and_a_plot_per_benchmark(benchmarks, tmp_path):
     assert "| `genfw fit --config configs/vae/mnist.yaml` to its first step | 6.00 | 4.80 | +0.80 | ≤ 5 s | **met** |" in page
     assert "| `dcgan/mnist` | 4.00 | 0.50 | 0.10 | — | — | — | 0.05 |" in page
     assert "| `vae/mnist` | 5.90 | 4.80 | -1.10 | — | — |" in page
-    assert "Of the floor, 0.50 CPU-s are `scipy.signal`" in page and "the floor is about 3.50 CPU-s" in page
+    assert "Of the floor, 0.50 CPU-s are `scipy.signal`" in page and "the floor is about 3.70 CPU-s" in page
     assert "| framework step cost | gpt_mini: all callbacks' hooks per step | 0.20% of the step | ≤ 1% | **met** |" in summary
     assert "| framework step cost | vae: all callbacks' hooks per step | 1.50% of the step | ≤ 1% | **missed** |" in summary
     assert "| gpt_mini | ProgressBar | train_batch_end | 140.0 | 0.200% |" in page
