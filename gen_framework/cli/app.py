@@ -83,6 +83,8 @@ class GenFWCLI(LightningCLI):
         self._given: set[str] | None = None
         self._parsers: dict[str, LightningArgumentParser] = {}
         self._building: str | None = None  # the subcommand whose parser is being built
+        # Only the subcommand that runs gets a parser: each costs ~40 ms of start-up (see subcommands()).
+        self._subcommand = args[0] if args and args[0] in SUBCOMMANDS else None
         common = {"parser_mode": "omegaconf+", "default_env": False, "prog": "genfw", "exit_on_error": False}
         super().__init__(
             model_class=GenerativeModule,
@@ -90,7 +92,7 @@ class GenFWCLI(LightningCLI):
             datamodule_class=None,
             subclass_mode_data=True,
             # A parse error raises (exit_on_error False); parse_arguments turns it into one ConfigError line.
-            parser_kwargs={**common, **{sub: {**common, _SUBCOMMAND_KWARG: sub} for sub in SUBCOMMANDS}},
+            parser_kwargs={**common, **{sub: {**common, _SUBCOMMAND_KWARG: sub} for sub in self.subcommands()}},
             save_config_kwargs={"overwrite": True},
             trainer_defaults={
                 "default_root_dir": DEFAULT_RUNS_DIR,
@@ -107,6 +109,16 @@ class GenFWCLI(LightningCLI):
         )
 
     # --------------------------------------------------------------- parser
+
+    def subcommands(self) -> dict[str, set[str]]:  # type: ignore[override]  # Lightning calls self.subcommands()
+        """Lightning's subcommands and the Trainer arguments each skips, reduced to the one this command runs.
+
+        ``genfw`` prints its own overview of the subcommands, and one command runs one of them: building the
+        other three parsers (every Trainer, model, data and callback argument, again) would only cost start-up.
+        """
+        every = LightningCLI.subcommands()
+        subcommand = getattr(self, "_subcommand", None)
+        return {subcommand: every[subcommand]} if subcommand is not None else every
 
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
         subcommand = kwargs.pop(_SUBCOMMAND_KWARG, None)

@@ -18,6 +18,9 @@ from gen_framework.errors import ConfigError
 from gen_framework.families.base import GenerativeModule, images_of
 from gen_framework.metrics.collapse import active_units
 
+#: Importance samples of the IWAE bound during Lightning's sanity check (its metrics are discarded).
+_SANITY_IWAE_SAMPLES = 2
+
 Likelihood = Literal["bernoulli", "gaussian", "discretized_logistic"]
 
 
@@ -180,7 +183,10 @@ class VariationalModule(GenerativeModule):
             f"{stage}/bits_per_dim": neg_elbo.mean() / (x[0].numel() * math.log(2)),
         }
         if self.iwae_samples > 0:
-            nll = self.iwae_nll(x, self.iwae_samples)
+            # Lightning's sanity check runs validation before step 1 to catch errors, and discards what it logs:
+            # two samples run the same code as k (k = 64 costs about a CPU second of every fit's start).
+            sanity = self._trainer is not None and self.trainer.sanity_checking
+            nll = self.iwae_nll(x, min(self.iwae_samples, _SANITY_IWAE_SAMPLES) if sanity else self.iwae_samples)
             metrics[f"{stage}/nll_iwae"] = nll.mean()
             metrics[f"{stage}/bits_per_dim_iwae"] = nll.mean() / (x[0].numel() * math.log(2))
         self.log_dict(metrics, sync_dist=True)

@@ -104,3 +104,28 @@ def test_kl_is_non_negative():
     model = ToyVAE()
     terms = model.elbo_terms(prototypes_dataset(16))
     assert (terms["kl"] >= 0).all()
+
+
+class _CountingVAE(ToyVAE):
+    """Records the ``k`` of each IWAE evaluation and whether Lightning's sanity check asked for it."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.iwae_calls: list[tuple[bool, int]] = []
+
+    def iwae_nll(self, x, k, **kwargs):
+        self.iwae_calls.append((self.trainer.sanity_checking, k))
+        return super().iwae_nll(x, k, **kwargs)
+
+
+def test_the_sanity_check_runs_the_iwae_bound_with_two_samples_and_validation_with_all():
+    # The sanity check before step 1 only looks for errors (Lightning discards what it logs): a full k there
+    # costs start-up time (k = 64 on MNIST: about a CPU second) and measures nothing.
+    x = prototypes_dataset(64)
+    model = _CountingVAE(iwae_samples=8)
+    trainer = pl.Trainer(
+        max_steps=1, val_check_interval=1, limit_val_batches=1, num_sanity_val_steps=1, **trainer_kwargs()
+    )
+    loader = DataLoader(TensorDataset(x), batch_size=32)
+    trainer.fit(model, loader, loader)
+    assert model.iwae_calls == [(True, 2), (False, 8)]
