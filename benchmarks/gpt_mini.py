@@ -94,16 +94,28 @@ def new_model(vocab_size: int, block_size: int, steps: int, seed: int = 0):
 # ------------------------------------------------------------------ quality
 
 
-def quality(steps: int) -> dict[str, Any]:
-    """Train ``steps`` steps with the fixed recipe; validation loss over the whole held-out split."""
+def config_precision() -> str:
+    """The precision ``configs/gpt_mini/pydocs.yaml`` trains at on this machine (``${fast_precision:}``)."""
+    from gen_framework.cli.fast_precision import fast_precision
+
+    return fast_precision()
+
+
+def quality(steps: int, precision: str | None = None) -> dict[str, Any]:
+    """Train ``steps`` steps with the fixed recipe; validation loss over the whole held-out split.
+
+    ``precision`` is the Trainer's (default: the config's on this machine); validation runs in fp32 either way.
+    """
     import pytorch_lightning as pl
+
+    precision = precision or config_precision()
 
     pl.seed_everything(0, verbose=False)
     data = pydocs(block_size=64, batch_size=12)
     model = new_model(data.tokenizer.vocab_size, 64, steps)
     trainer = pl.Trainer(
         max_steps=steps, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, precision=precision,
     )
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)
@@ -118,6 +130,7 @@ def quality(steps: int) -> dict[str, Any]:
     val_loss = total / count
     result = {
         "steps": steps,
+        "precision": precision,
         "val_loss_nats_per_char": round(val_loss, 4),
         "val_bits_per_char": round(val_loss / math.log(2), 4),
         "val_tokens": count,
