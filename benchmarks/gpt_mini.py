@@ -339,6 +339,11 @@ def throughput(repeats: int, warmup: int, steps: int) -> dict[str, Any]:
         "genfw_defaults_points": round(100 * (r["trainer"] - r["bare"]) / base, 2),
         "genfw_over_minimal_percent": round(matched_overhead_percent(r["trainer"], r["minimal"]), 2),
         **{f"{name}_other_over_compute": round(r[name], 4) for name in runs},
+        # per-step medians, as dcgan_vae.py reports them (the report sizes each leg of the split in ms)
+        **{f"{name}_compute_ms": round(1e3 * statistics.median(run[2] for run in each) / steps, 3)
+           for name, each in runs.items()},
+        **{f"{name}_other_ms": round(1e3 * statistics.median(run[1] - run[2] for run in each) / steps, 3)
+           for name, each in runs.items()},
         **{f"{name}_other_over_compute_each": [round(v, 4) for v in ratio[name]] for name in runs},
     }
     result["target"] = "overhead <= 3% (compute-matched CPU time); genfw over the minimal module <= 1%"
@@ -524,6 +529,9 @@ def peer(
         "checkout": str(checkout), "steps_timed": steps, "warmup_steps": warmup, "repeats": repeats,
         "method": "fresh process per run, genfw and nanoGPT alternating; CPU time of the timed steps "
                   "(nanoGPT's per-iteration time read on the process CPU clock), wall time beside it",
+        # genfw trains at the config's ${fast_precision:}; nanoGPT's train.py opens autocast only on CUDA, so on a
+        # CPU it trains in float32 whatever its --dtype says
+        "genfw_precision": config_precision(), "nanogpt_precision": "float32",
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
