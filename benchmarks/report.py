@@ -279,9 +279,11 @@ def gpt_mini(page: Page, data: dict[str, Any] | None) -> None:
                               q.get("meets_target"))
     kv = [(k, v) for k, v in results.items() if k.startswith("kv_cache")]
     if kv:
-        page.table(["threads", "cached", "recomputed", "speed-up", "identical tokens", "target", "met"],
+        page.table(["threads", "cached", "recomputed", "speed-up", "speed-up, CPU time", "identical tokens", "target",
+                    "met"],
                    [[v.get("threads", "?"), f"{num(v['cached_tokens_per_s'], 0)} tokens/s",
                      f"{num(v['recomputed_tokens_per_s'], 0)} tokens/s", f"{num(v['speedup'])}×",
+                     f"{num(v['speedup_cpu'])}×" if "speedup_cpu" in v else "—",
                      "yes" if v.get("identical_tokens") else "no", v.get("target", "—"),
                      verdict(v.get("meets_target"))] for _, v in kv])
         for _, v in kv:
