@@ -29,6 +29,10 @@ def overhead(genfw, plain, points=None):
             "overhead_percent": round(sum(points), 1), "plain_compute_ms": plain - 1.0, "plain_other_ms": 1.0,
             **dict(zip(("lightning_loop_points", "family_base_points", "genfw_defaults_points"), points)),
         }
+        # other/compute ratios that give those points: r = r_plain + points / 100 * (1 + r_plain)
+        r_plain = 1.0 / (plain - 1.0)
+        entry["compute_matched"]["minimal_other_over_compute"] = r_plain + points[0] / 100 * (1 + r_plain)
+        entry["compute_matched"]["genfw_other_over_compute"] = r_plain + sum(points) / 100 * (1 + r_plain)
     return entry
 
 
@@ -151,7 +155,11 @@ def test_page_has_a_table_and_a_plot_per_benchmark(benchmarks, tmp_path):
     assert "| variational | vae | 24.0 ms | 20.0 ms | +5.0% | +20.0% |" in page
     assert "| adversarial | dcgan | 30.0 ms | 29.5 ms | — | +1.7% |" in page
     # The split: Lightning's loop 3 points, the family base 1, genfw's defaults 1, of a 20 ms step.
-    assert "| vae | 20.0 ms | +3.00% (0.60 ms) | +1.00% (0.20 ms) | +1.00% (0.20 ms) | +5.0% |" in page
+    # genfw's share over the minimal module: 1.05 / 1.03 - 1 = +1.94%, over the 1% target
+    assert ("| vae | 20.0 ms | +3.00% (0.60 ms) | +1.00% (0.20 ms) | +1.00% (0.20 ms) | +5.0% | +1.94% | **missed** |"
+            in page)
+    assert ("| framework step cost | vae: genfw over a minimal LightningModule | +1.94% CPU time | ≤ 1% | **missed** |"
+            in summary)
     assert "| `ddp_scaling.json` | Test CPU | 2 | 1 | 2.13.0+cpu | 0.50 |" in page
     assert "| bf16 | bf16-mixed | 3,000.0 |" in page
     assert "60.0 GFLOP/s in fp32 and 1.0 GFLOP/s in bf16 (CPU flags: `avx2`)" in page

@@ -29,6 +29,7 @@ from gen_framework.callbacks.run_checkpoint import RunCheckpoint
 from gen_framework.callbacks.signal_stop import SignalStop
 from gen_framework.callbacks.training_health import TrainingHealth
 from gen_framework.persistence.checkpoint_io import AtomicCheckpointIO
+from gen_framework.cli import fast_precision
 from gen_framework.cli.checkpoint_authority import CheckpointDecision, ReadOnceCheckpointIO
 from gen_framework.cli.data_links import given_options, link_data_to_model
 from gen_framework.cli.errors import class_aliases, describe_argument_error, describe_interpolation_error, option_keys
@@ -57,9 +58,11 @@ def apply_parsing_settings() -> None:
     """jsonargparse settings genfw's configs rely on; process-wide, so applied when the CLI runs, not on import.
 
     Relative interpolations make ``${data.init_args.block_size}`` work inside subcommands (see the
-    ``omegaconf+`` parser mode).
+    ``omegaconf+`` parser mode); ``${fast_precision:}`` is the precision this machine runs fastest
+    (:mod:`gen_framework.cli.fast_precision`).
     """
     set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
+    fast_precision.register()
 
 
 class GenFWCLI(LightningCLI):

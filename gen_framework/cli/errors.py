@@ -20,6 +20,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from gen_framework.errors import GenFrameworkError
+
 #: Lines of a jsonargparse error that describe the union machinery rather than the problem.
 _NOISE = (
     "Does not validate against any of the Union subtypes",
@@ -336,12 +338,27 @@ def describe_interpolation_error(err: Exception) -> str:
     key = str(getattr(err, "full_key", "") or "")
     # keys carry the subcommand (fit.trainer.max_steps) and relative interpolations a leading ".." (see NOTES)
     key = key.split(".", 1)[1] if key.split(".")[0] in ("fit", "validate", "test", "predict") else key
+    cause = _genfw_cause(err)
+    if cause is not None:  # a genfw resolver refused its arguments: its message says why
+        return f"{key or 'config'}: {cause}"
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     first = re.sub(r"\s*\(resolved to '[^']*'\)", "", first.replace("'..", "'"))
     return (
         f"{key or 'config'}: cannot resolve the interpolation ({first}); an interpolation such as "
         "${data.init_args.image_size} must name another key of the config"
     )
+
+
+def _genfw_cause(err: BaseException) -> GenFrameworkError | None:
+    """The framework's own error that ``err`` wraps (omegaconf re-raises a resolver's error inside its own)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, GenFrameworkError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def class_aliases() -> dict[str, dict[str, str]]:

@@ -235,17 +235,29 @@ class AutoregressiveModule(GenerativeModule):
         self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
     ) -> None:
         clip = gradient_clip_val if gradient_clip_val is not None else self.grad_clip
-        if clip is not None:
-            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=gradient_clip_algorithm or "norm")
+        if clip is None:
+            return
+        algorithm = gradient_clip_algorithm or "norm"
+        if getattr(optimizer, "_step_supports_amp_scaling", False) and _without_grad_scaler(self.trainer):
+            # A fused optimiser is clipped here: Lightning's mixed-precision plugin refuses to, since under 16-mixed
+            # the gradients are still scaled when clipping runs. Without a scaler (bf16-mixed, 32-true) they are
+            # true gradients, and this is what Lightning's own clipping does.
+            params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            if algorithm == "norm":
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            else:
+                torch.nn.utils.clip_grad_value_(params, clip)
+            return
+        self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=algorithm)
 
     def configure_optimizers(self) -> Any:
         self._require_network()
         decay, no_decay = parameter_groups(self)
         # On CPU torch's default AdamW updates one tensor at a time (about 3% of a GPT-mini step); the fused kernel
         # does the same arithmetic in one pass. Elsewhere torch's default (foreach on CUDA) is kept, and under
-        # mixed precision too, where Lightning refuses to clip the gradients of an optimiser that unscales them.
+        # 16-mixed too, whose gradient scaler would have the fused kernel unscale after clipping.
         precision = str(getattr(self._trainer, "precision", "32-true"))
-        on_cpu = "mixed" not in precision and all(p.device.type == "cpu" for p in decay + no_decay)
+        on_cpu = precision != "16-mixed" and all(p.device.type == "cpu" for p in decay + no_decay)
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.lr,
@@ -391,6 +403,11 @@ class AutoregressiveModule(GenerativeModule):
         from gen_framework.data.tokenizers import tokenizer_from_dict
 
         return tokenizer_from_dict(spec)
+
+
+def _without_grad_scaler(trainer: Any) -> bool:
+    """Whether the trainer's precision keeps no gradient scaler (everything but 16-mixed)."""
+    return getattr(trainer.precision_plugin, "scaler", None) is None
 
 
 def split_batch(batch: Any) -> tuple[Tensor, Tensor | None]:

@@ -1,5 +1,5 @@
-"""Importing the CLI changes nothing process-wide: jsonargparse's parsing settings and the warning filters are
-what they were (the CLI applies its settings when it runs; its warning filters last one command)."""
+"""Importing the CLI changes nothing process-wide: jsonargparse's parsing settings, omegaconf's resolvers and the
+warning filters are what they were (the CLI applies its settings when it runs; its warning filters last one command)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ import json, warnings
 import jsonargparse._common as common  # the settings' store; read-only here
 import pytorch_lightning.cli  # what Lightning itself does on import is not ours to judge
 
+from omegaconf import OmegaConf
+
 def state():
     return {"settings": {k: repr(v) for k, v in common.parsing_settings.items()},
+            "resolvers": OmegaConf.has_resolver("fast_precision"),
             "filters": [repr(f) for f in warnings.filters]}
 
 before = state()
@@ -33,3 +36,4 @@ def test_importing_the_cli_changes_no_process_wide_state():
     assert states["after_import"] == states["before"]
     # the probe can see a change: running the CLI's setup does change the settings
     assert states["after_run"]["settings"] != states["before"]["settings"]
+    assert states["after_run"]["resolvers"] and not states["before"]["resolvers"]

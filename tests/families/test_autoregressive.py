@@ -117,3 +117,28 @@ def test_data_longer_than_the_model_accepts_is_refused_before_training():
     ToyLM(vocab_size=5).adopt_data_spec({**spec, "sequence_length": 4096})  # no limit by default
     with pytest.raises(ConfigError, match=r"Limited: the data's sequences are 9 tokens, longer than the 8 .*block_size"):
         Limited(vocab_size=5).adopt_data_spec({**spec, "sequence_length": 9})
+
+
+class GradNorms(pl.Callback):
+    """The global gradient norm each optimiser step used (still held after the step: they are cleared before the
+    next backward)."""
+
+    def __init__(self):
+        self.norms = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+        self.norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_adamw_stays_fused_under_bf16_mixed_and_gradients_are_clipped(precision):
+    """bf16-mixed keeps no gradient scaler, so the fused AdamW is kept and its gradients clipped by the family."""
+    torch.manual_seed(0)
+    model = ToyLM(vocab_size=8, lr=1e-2, grad_clip=1e-3)  # far below the toy's gradient norm: every step clips
+    norms = GradNorms()
+    trainer = pl.Trainer(max_steps=3, precision=precision, callbacks=[norms], **trainer_kwargs())
+    trainer.fit(model, DataLoader(cyclic_windows(count=24), batch_size=8))
+    assert trainer.optimizers[0].defaults["fused"] is True
+    assert len(norms.norms) == 3
+    assert max(norms.norms) <= 1e-3 * 1.01, norms.norms

@@ -216,3 +216,28 @@ def test_compiled_forward_is_used_only_for_training(monkeypatch):
     model(tokens)
     assert len(calls) == 1 and model.hparams["compile"] is True
     assert isinstance(model.compile, type(nn.Module().compile))  # nn.Module.compile is not shadowed
+
+
+def test_attention_runs_in_float32_under_bf16_autocast_on_cpu(monkeypatch):
+    """CPU flash attention is several times slower in bf16 than in float32: under bf16-mixed it gets float32."""
+    import gen_framework_gpt_mini.model as model_module
+
+    seen = []
+    attend = model_module.F.scaled_dot_product_attention
+
+    def recording(q, k, v, **kwargs):
+        seen.append((q.dtype, k.dtype, v.dtype, torch.is_autocast_enabled("cpu")))
+        return attend(q, k, v, **kwargs)
+
+    monkeypatch.setattr(model_module.F, "scaled_dot_product_attention", recording)
+    model = tiny().train()
+    tokens = torch.randint(0, 13, (2, 8))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(tokens)
+    assert logits.dtype == torch.bfloat16  # the projections around attention still run in bf16
+    logits.float().sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+    assert seen and all(entry == (torch.float32, torch.float32, torch.float32, False) for entry in seen), seen
+    seen.clear()
+    model(tokens)  # float32 outside autocast: unchanged
+    assert seen and all(entry[:3] == (torch.float32,) * 3 for entry in seen)
