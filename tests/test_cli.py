@@ -280,6 +280,32 @@ def test_fit_help_names_the_short_plugin_and_data_names(capsys):
     assert "toygan" in out and "digits" in out and "image_folder" in out
 
 
+@pytest.mark.parametrize("subcommand", ["fit", "validate", "test", "predict"])
+@pytest.mark.parametrize("form", [["--model", "toygan", "--help"], ["--model=toygan", "-h"],
+                                  ["--help", "--model", "toygan"]])
+def test_help_with_a_plugin_short_name_is_the_help_of_its_class(subcommand, form, capsys):
+    # --model NAME is the form every error message recommends: its --help must not be refused
+    assert main([subcommand, *form]) == 0
+    short = capsys.readouterr()
+    assert main([subcommand, "--model", "toys.models.ToyImageGAN", "--help"]) == 0
+    assert short.err == "" and short.out == capsys.readouterr().out
+    assert short.out.startswith(f"usage: genfw [options] {subcommand}")
+    if subcommand == "predict":  # the named model's sampling options, not every plugin's overview
+        out = " ".join(short.out.split())
+        assert "--sampling.truncation_psi" in out and "toygan: truncation_psi" not in out
+
+
+def test_help_with_a_data_short_name_and_class_help_take_short_names(capsys):
+    assert main(["fit", "--data", "digits", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: genfw [options] fit")
+    assert main(["fit", "--model.help", "toygan"]) == 0
+    assert "--model.hidden" in capsys.readouterr().out
+    assert main(["fit", "--data.help=digits"]) == 0
+    assert "--data.batch_size" in capsys.readouterr().out
+    assert main(["fit", "--model", "nosuch", "--help"]) == 2
+    assert "unknown plugin 'nosuch'; available plugins:" in capsys.readouterr().err
+
+
 def test_plugins_name_shows_options_configs_and_sampling(capsys):
     assert main(["plugins", "toygan"]) == 0
     out = capsys.readouterr().out

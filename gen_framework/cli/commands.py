@@ -222,14 +222,20 @@ def prepare_args(args: list[str]) -> tuple[list[str], CheckpointDecision | None]
     """Rewrite short names and find the checkpoint that decides the model; returns (args, decision)."""
     from gen_framework.cli.checkpoint_authority import decide_for_command
 
-    if any(a in ("-h", "--help") for a in args):
-        return args, None
     model = option(args, "--model")
     if model is not None:
         args = set_option(args, "--model", resolve_model_name(model[1]))
     data = option(args, "--data")
     if data is not None:
         args = set_option(args, "--data", resolve_data_name(data[1]))
+    # jsonargparse's --model.help CLASS / --data.help CLASS (a class's own options) take the short names too
+    for name, resolve in (("--model.help", resolve_model_name), ("--data.help", resolve_data_name)):
+        if (given := option(args, name)) is not None:
+            args = set_option(args, name, resolve(given[1]))
+    if any(a in ("-h", "--help") for a in args):
+        # the parser only knows class paths, so --help needs the short names rewritten too; it reads no config
+        # file or checkpoint (the help's model comes from _help_model_class)
+        return args, None
     files = config_files(args)
     # the plugin the user named ('last' is searched within its runs), before its name became a class path
     plugin = plugin_name(model[1]) if model is not None else None
