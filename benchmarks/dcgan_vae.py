@@ -66,6 +66,7 @@ CLASSIFIER: torch.nn.Module | None = None
 REAL_DIGITS: torch.Tensor | None = None  # the first EVAL_IMAGES validation digits, FD-digits' reference
 SHADOW_EMA: list[float] = []  # --shadow-ema: other generator EMA decays scored beside the config's
 TRUNCATION: list[float] = []  # --truncation: sampling truncation psi values scored beside psi = 1
+SCORE_STEPS: list[int] = []  # --score-steps: also score at these generator updates (another config's max_steps)
 COMPUTE = ComputeClock()
 
 
@@ -133,6 +134,9 @@ class QualityProbe(CPUBudgetProbe):
         for shadow in self.shadows.values():
             shadow.update_parameters(pl_module.generator)
         self._excluded += time.process_time() - began  # the config's own EMA is counted; these extras are not
+        if trainer.global_step in SCORE_STEPS:
+            # A shorter config of the same recipe ends here in the same state (same seed, same updates so far).
+            self._measure(trainer, pl_module, time.process_time() - self._cpu_start - self._excluded)
         super().on_train_batch_end(trainer, pl_module, *args)
 
     def label(self, pl_module: Any) -> str:
@@ -524,6 +528,9 @@ def main() -> int:
                         help="DCGAN: also score generator EMAs with these decays (warmed up), kept beside the config's")
     parser.add_argument("--truncation", type=float, nargs="+", default=[],
                         help="DCGAN: also score samples drawn with these truncation psi values (same weights)")
+    parser.add_argument("--score-steps", type=int, nargs="+", default=[],
+                        help="DCGAN: also score when training reaches these generator updates (e.g. the max_steps "
+                             "of a previous config of the same recipe)")
     parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
                         help="combine single-seed outputs of this script (same --variant) into --output, then exit")
     parser.add_argument("--from-logs", type=Path, nargs="+", default=None, metavar="LOG",
@@ -549,8 +556,8 @@ def main() -> int:
     # Progress bars would interleave with the printed results; everything else stays as genfw fit runs it.
     sys.argv = sys.argv[:1]
 
-    global CLASSIFIER, REAL_DIGITS, SHADOW_EMA, TRUNCATION
-    SHADOW_EMA, TRUNCATION = args.shadow_ema, args.truncation
+    global CLASSIFIER, REAL_DIGITS, SHADOW_EMA, TRUNCATION, SCORE_STEPS
+    SHADOW_EMA, TRUNCATION, SCORE_STEPS = args.shadow_ema, args.truncation, args.score_steps
     from gen_framework.data import MNIST
     from gen_framework.metrics.digits import digit_classifier, digit_feature_distance, digit_scores
 

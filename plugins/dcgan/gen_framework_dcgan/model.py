@@ -141,6 +141,11 @@ class DCGAN(AdversarialModule):
         augment: DiffAugment policy for every image the discriminator sees in training, real and generated:
             ``"none"`` (the paper), ``"translation"`` (shifts of up to 1/8 of the side) or
             ``"translation_cutout"`` (plus a square of half the side set to 0).
+        generator_channels: The generator's width in place of ``base_channels`` (its last hidden layer; the
+            widths double towards the latent).
+        discriminator_channels: The discriminator's width in place of ``base_channels`` (its first layer).
+        lr_decay_fraction: Both learning rates fall linearly to 0 over this last fraction of
+            ``trainer.max_steps`` (0: constant rates; nothing happens without a ``max_steps``).
         ema_warmup: With ``ema_decay``, average with decay ``min(ema_decay, (1 + t) / (10 + t))`` at step t, so
             the average forgets the untrained first weights quickly (the warm-up of TensorFlow's
             ``ExponentialMovingAverage``); a long-memory ``ema_decay`` such as 0.999 needs it.
@@ -162,14 +167,22 @@ class DCGAN(AdversarialModule):
         discriminator_norm: DiscriminatorNorm = "batch",
         augment: Augmentation = "none",
         ema_warmup: bool = False,
+        generator_channels: int | None = None,
+        discriminator_channels: int | None = None,
+        lr_decay_fraction: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_image_shape(type(self).__name__, image_size, channels)
-        if latent_dim < 1 or base_channels < 1:
-            raise ConfigError(
-                f"DCGAN: latent_dim and base_channels must be >= 1, got {latent_dim} and {base_channels}"
-            )
+        width_g = base_channels if generator_channels is None else generator_channels
+        width_d = base_channels if discriminator_channels is None else discriminator_channels
+        for name, value in (("latent_dim", latent_dim), ("base_channels", base_channels),
+                            ("generator_channels", width_g), ("discriminator_channels", width_d)):
+            if value < 1:
+                raise ConfigError(f"DCGAN: {name} must be >= 1, got {value}")
+        if not 0.0 <= lr_decay_fraction <= 1.0:
+            raise ConfigError(f"DCGAN: lr_decay_fraction must be in [0, 1], got {lr_decay_fraction!r}")
+        self.lr_decay_fraction = lr_decay_fraction
         if discriminator_norm not in ("batch", "spectral"):
             raise ConfigError(f"DCGAN: discriminator_norm must be batch or spectral, got {discriminator_norm!r}")
         if augment not in AUGMENTATIONS:
@@ -178,8 +191,8 @@ class DCGAN(AdversarialModule):
         self.latent_dim = latent_dim
         self.image_size = image_size
         self.channels = channels
-        self.generator = Generator(latent_dim, image_size, channels, base_channels)
-        self.discriminator = Discriminator(image_size, channels, base_channels, discriminator_norm, augment)
+        self.generator = Generator(latent_dim, image_size, channels, width_g)
+        self.discriminator = Discriminator(image_size, channels, width_d, discriminator_norm, augment)
         self.generator.apply(init_dcgan_weights)
         self.discriminator.apply(init_dcgan_weights)
 
@@ -187,6 +200,25 @@ class DCGAN(AdversarialModule):
         """Called at each EMA update: ``ema_decay``, or with ``ema_warmup`` the smaller ``(1 + t) / (10 + t)``."""
         assert self.ema_decay is not None
         return min(self.ema_decay, (1 + step) / (10 + step)) if self.ema_warmup else self.ema_decay
+
+    def lr_factor(self, step: int, max_steps: int) -> float:
+        """The learning rates' multiplier at ``step`` of ``max_steps``: 1, then linear to 0 over the last
+        ``lr_decay_fraction`` of the run."""
+        if self.lr_decay_fraction <= 0 or max_steps <= 0:
+            return 1.0
+        start = (1.0 - self.lr_decay_fraction) * max_steps
+        return min(1.0, max(0.0, (max_steps - step) / (max_steps - start)))
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """Sets both optimisers' rates for this step (manual optimisation steps no scheduler itself)."""
+        if self.lr_decay_fraction <= 0:
+            return
+        factor = self.lr_factor(self.trainer.global_step, self.trainer.max_steps)
+        for optimiser in self.optimizers():
+            for group in optimiser.param_groups:
+                # The rate configure_optimizers gave (lazy-regularisation factor included), kept in the
+                # optimiser's state so a resumed run decays from the same base.
+                group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
 
     def built_data_spec(self) -> dict[str, Any]:
         """The image shape the networks were built for; data of another shape is refused by the base."""

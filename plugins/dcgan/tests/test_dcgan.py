@@ -261,9 +261,47 @@ def test_ema_warmup_ramps_the_decay_up_to_ema_decay():
     assert DCGAN(ema_decay=0.99, **TINY).ema_decay_at(0) == 0.99
 
 
+def test_each_player_can_have_its_own_width():
+    model = DCGAN(generator_channels=6, discriminator_channels=3, **TINY)
+    assert model.generator.net[1].out_channels == 12  # the width doubles towards the latent (two stages at 28 px)
+    assert model.discriminator.net[0].out_channels == 3
+    same = DCGAN(**TINY)
+    assert same.generator.net[1].out_channels == 8 and same.discriminator.net[0].out_channels == 4
+
+
+def test_lr_decay_holds_then_falls_linearly_to_zero_over_the_last_fraction():
+    model = DCGAN(lr_decay_fraction=0.25, **TINY)
+    assert [model.lr_factor(step, 1000) for step in (0, 750, 875, 1000)] == [1.0, 1.0, 0.5, 0.0]
+    assert DCGAN(**TINY).lr_factor(900, 1000) == 1.0
+    assert model.lr_factor(900, -1) == 1.0  # no max_steps: nothing to decay towards
+
+
+def test_lr_decay_reaches_both_optimisers_during_fit(tmp_path):
+    import pytorch_lightning as pl
+
+    class Recorder(pl.Callback):
+        rates: list[tuple[float, float]] = []
+
+        def on_train_batch_end(self, trainer, module, *args):
+            self.rates.append(tuple(opt.param_groups[0]["lr"] for opt in module.optimizers()))
+
+    model = DCGAN(lr_g=1e-3, lr_d=2e-3, lr_decay_fraction=0.5, **TINY)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.rand(8, 1, 28, 28) * 2 - 1), batch_size=2)
+    trainer = pl.Trainer(max_steps=8, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[Recorder()], default_root_dir=tmp_path)
+    trainer.fit(model, loader)
+    rates = Recorder.rates
+    assert rates[0] == (1e-3, 2e-3)
+    assert rates[-1][0] < 1e-3 / 2 and rates[-1][1] < 2e-3 / 2
+    assert all(a[0] >= b[0] for a, b in zip(rates, rates[1:]))
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"augment": "flip"}, "augment must be one of none, translation, translation_cutout, got 'flip'"),
     ({"discriminator_norm": "layer"}, "discriminator_norm must be batch or spectral, got 'layer'"),
+    ({"generator_channels": 0}, "generator_channels must be >= 1, got 0"),
+    ({"discriminator_channels": -2}, "discriminator_channels must be >= 1, got -2"),
+    ({"lr_decay_fraction": 1.5}, r"lr_decay_fraction must be in \[0, 1\], got 1.5"),
 ])
 def test_unknown_recipe_option_is_a_config_error_naming_it(kwargs, message):
     with pytest.raises(ConfigError, match=message):
