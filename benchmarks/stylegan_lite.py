@@ -20,8 +20,13 @@
 Results are printed and written to ``benchmarks/results/stylegan_lite.json``; sample grids of the first seed go
 to ``plugins/stylegan_lite/docs/``; ``--table`` prints the README table from the JSON.
 
-    python benchmarks/stylegan_lite.py --seeds 0 1 2 --minutes 2.5 5 10   # the issue's protocol
+    python benchmarks/stylegan_lite.py --seeds 0 1 2 --minutes 2 4 6 10 --runs-dir runs/bench   # the protocol
+    python benchmarks/stylegan_lite.py --seeds 0 1 2 --runs-dir runs/bench --assemble --skip-speed
     python benchmarks/stylegan_lite.py --quick                             # smoke run: 20-second budgets
+
+Each run writes its records to ``<runs-dir>/<model>_<seed>.json`` as it reaches each budget, so runs stopped
+early (a deadline on a loaded machine) still give the budgets every run reached: ``--assemble`` builds the
+results from those files without training.
 """
 
 from __future__ import annotations
@@ -110,10 +115,16 @@ class Judge:
 class QualityProbe(CPUBudgetProbe):
     """Digit-feature and pixel Fréchet distances of 500 samples at each CPU budget; the last grid is saved."""
 
-    def __init__(self, budgets: list[float], grid_path: str = "") -> None:
+    def __init__(self, budgets: list[float], grid_path: str = "", records_path: str = "") -> None:
         super().__init__(budgets)
         self.grid_path = grid_path
+        self.records_path = records_path
         self.judge = Judge()
+
+    def _measure(self, trainer: pl.Trainer, pl_module: Any, trained: float) -> None:
+        super()._measure(trainer, pl_module, trained)
+        if self.records_path:  # every budget reached so far, so a run stopped early keeps what it measured
+            Path(self.records_path).write_text(json.dumps(self.records))
 
     def score(self, trainer: pl.Trainer, pl_module: Any) -> dict[str, Any]:
         samples = pl_module.sample(EVAL_IMAGES, seed=0)
@@ -137,7 +148,7 @@ def worker(
 
     config, extra = CONFIGS[kind]
     probe = {"class_path": "__main__.QualityProbe",
-             "init_args": {"budgets": budgets, "grid_path": grid}}
+             "init_args": {"budgets": budgets, "grid_path": grid, "records_path": str(out)}}
     with tempfile.TemporaryDirectory(prefix=f"genfw_bench_{kind}_") as tmp:
         cli = run_lightning_cli([
             "fit", "--config", str(config), *extra, "--seed_everything", str(seed), "--trainer.max_steps", "1000000",
@@ -147,6 +158,14 @@ def worker(
         ])
     records = next(c for c in cli.trainer.callbacks if isinstance(c, QualityProbe)).records
     out.write_text(json.dumps(records))
+
+
+def read_runs(directory: Path, seeds: list[int]) -> dict[str, list[list[dict[str, Any]]]]:
+    """Every model's per-seed records from ``directory/<kind>_<seed>.json``, all cut to the budgets that every
+    run reached (a run stopped before its last budget keeps the ones it reached)."""
+    runs = {kind: [json.loads((directory / f"{kind}_{seed}.json").read_text()) for seed in seeds] for kind in CONFIGS}
+    reached = min(len(records) for per_seed in runs.values() for records in per_seed)
+    return {kind: [records[:reached] for records in per_seed] for kind, per_seed in runs.items()}
 
 
 # ------------------------------------------------------------------ speed
@@ -210,6 +229,22 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def train_side_by_side(args: argparse.Namespace, runs_dir: Path) -> None:
+    """Every model and seed trains at once, each in its own process with its own CPU clock; each run's records
+    go to ``runs_dir/<kind>_<seed>.json``."""
+    budgets = json.dumps([60 * m for m in args.minutes])
+    workers = {}
+    for seed in args.seeds:
+        for kind in CONFIGS:
+            grid = "" if args.quick or seed != args.seeds[0] else str(DOCS / f"{kind}_mnist_samples.png")
+            command = [sys.executable, __file__, "--threads", str(args.threads), "--worker", kind, str(seed),
+                       budgets, str(runs_dir / f"{kind}_{seed}.json"), grid]
+            workers[kind, seed] = subprocess.Popen(command, cwd=REPO)
+    for (kind, seed), process in workers.items():
+        if process.wait() != 0:
+            raise SystemExit(f"the {kind} worker (seed {seed}) failed with exit code {process.returncode}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -220,6 +255,12 @@ def main() -> int:
     parser.add_argument("--table", action="store_true", help="print the markdown table of --output and exit")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one run per model and seed")
+    parser.add_argument("--runs-dir", type=Path, help="keep each run's records here (default: a temporary folder)")
+    parser.add_argument("--assemble", action="store_true",
+                        help="train nothing: build the results from the records in --runs-dir (runs stopped early "
+                             "count up to the budgets every run reached)")
+    parser.add_argument("--skip-speed", action="store_true",
+                        help="keep the step-time section of the existing --output instead of measuring it")
     parser.add_argument("--worker", nargs=5, metavar=("KIND", "SEED", "BUDGETS", "OUT", "GRID"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -253,20 +294,11 @@ def main() -> int:
 
     DOCS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="genfw_bench_") as tmp:
-        budgets = json.dumps([60 * m for m in args.minutes])
-        runs: dict[str, list[list[dict[str, Any]]]] = {kind: [] for kind in CONFIGS}
-        workers = {}
-        for seed in args.seeds:  # every run trains side by side, each in its own process with its own CPU clock
-            for kind in CONFIGS:
-                grid = "" if args.quick or seed != args.seeds[0] else str(DOCS / f"{kind}_mnist_samples.png")
-                out = Path(tmp) / f"{kind}_{seed}.json"
-                command = [sys.executable, __file__, "--threads", str(args.threads), "--worker", kind, str(seed),
-                           budgets, str(out), grid]
-                workers[kind, seed] = (subprocess.Popen(command, cwd=REPO), out)
-        for (kind, seed), (process, out) in workers.items():
-            if process.wait() != 0:
-                raise SystemExit(f"the {kind} worker (seed {seed}) failed with exit code {process.returncode}")
-            runs[kind].append(json.loads(out.read_text()))
+        runs_dir = args.runs_dir or Path(tmp)
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        if not args.assemble:
+            train_side_by_side(args, runs_dir)
+        runs = read_runs(runs_dir, args.seeds)
         for kind, per_seed in runs.items():
             results[f"{kind}_quality"] = {"median_over_seeds": medians(per_seed),
                                           "runs": dict(zip(map(str, args.seeds), per_seed))}
@@ -282,15 +314,19 @@ def main() -> int:
     }
 
     speed: dict[str, Any] = {}
-    for config in ("mnist",):
+    if args.skip_speed and args.output.is_file():
+        speed = json.loads(args.output.read_text())["results"].get("speed_batch32", {})
+    for config in () if args.skip_speed else ("mnist",):
         for fused in (True, False):
             runs = [step_times(config, args.steps, fused, args.threads) for _ in range(args.repeats)]
             speed[f"{config}_{'fused' if fused else 'unfused'}_ms_per_step"] = round(1e3 * statistics.median(runs), 1)
             print(f"speed {config} fused={fused}: {[round(1e3 * r, 1) for r in runs]} ms/step", flush=True)
     results["speed_batch32"] = speed
 
-    settings = {"minutes": args.minutes, "seeds": args.seeds, "eval_images": EVAL_IMAGES,
-                "speed_steps": args.steps, "speed_repeats": args.repeats}
+    reached = [round(r["cpu_seconds"] / 60, 2) for r in results["stylegan_lite_quality"]["median_over_seeds"][1:]]
+    settings = {"minutes": args.minutes, "minutes_reached_by_every_run": reached, "seeds": args.seeds,
+                "eval_images": EVAL_IMAGES, "speed_steps": args.steps, "speed_repeats": args.repeats,
+                "speed": "kept from the previous results" if args.skip_speed else "measured"}
     path = write_results("stylegan_lite", results, output=args.output,
                          extra={"settings": settings, "wall_seconds": round(time.perf_counter() - began, 1)})
     print(json.dumps(results, indent=2))

@@ -15,8 +15,6 @@ CONFIGS = sorted((Path(__file__).resolve().parents[3] / "configs" / "stylegan_li
     "case",
     conformance_cases(
         "stylegan_lite", configs=CONFIGS, sampling_options={"truncation_psi": 0.7},
-        # Measured: 2% of samples on a mode after 300 steps (about 25 s of CPU), against 54% for DCGAN.
-        expected_failures={"learns_easy_data": "the tiny instance does not recover the 2-D mixture's modes in 500 steps"},
     ),
 )
 def test_conformance(case, tmp_path):
