@@ -49,3 +49,34 @@ def test_a_replaced_tensor_is_picked_up():
     owner.generator[1].running_mean = torch.full((4,), 3.0)  # a new tensor object, not an in-place change
     ema.update_from(owner)
     assert torch.equal(ema["generator"].module[1].running_mean, torch.full((4,), 3.0))
+
+
+def test_a_replaced_parameter_or_submodule_is_picked_up():
+    torch.manual_seed(0)
+    owner = Owner()
+    ema = ModelEMA(owner, ["generator"], decay=0.0)
+    ema.update_from(owner)
+    owner.generator[0].weight = nn.Parameter(torch.full_like(owner.generator[0].weight, 2.0))
+    ema.update_from(owner)
+    assert torch.equal(ema["generator"].module[0].weight, owner.generator[0].weight)
+    owner.generator[3] = nn.Conv2d(4, 2, 3)  # a new submodule, with tensors of the same shapes
+    ema.update_from(owner)
+    assert torch.equal(ema["generator"].module[3].weight, owner.generator[3].weight)
+
+
+def test_a_steady_update_does_not_walk_the_module_trees(monkeypatch):
+    """Walking ``parameters()`` and ``buffers()`` of both trees on every update cost 55 µs of DCGAN's step; once
+    the tensor groups are built, an update reads the cached groups (the fingerprint reads dicts, not walks)."""
+    torch.manual_seed(0)
+    owner = Owner()
+    ema = ModelEMA(owner, ["generator"], decay=0.9)
+    ema.update_from(owner)
+    ema.update_from(owner)
+    walks = []
+    for method in ("parameters", "buffers", "named_parameters", "named_buffers", "modules", "named_modules"):
+        original = getattr(nn.Module, method)
+        monkeypatch.setattr(
+            nn.Module, method, lambda self, *a, _o=original, _m=method, **k: (walks.append(_m), _o(self, *a, **k))[1]
+        )
+    ema.update_from(owner)
+    assert walks == []
