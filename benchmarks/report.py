@@ -207,7 +207,8 @@ def overhead_split(page: Page, splits: list[tuple[str, dict[str, Any]]]) -> None
              "of the plain loop's step, with the time per step it amounts to; the three add up to the total. "
              "*genfw's share* is `genfw fit` over the minimal module, (1 + r<sub>genfw</sub>) / "
              f"(1 + r<sub>minimal</sub>) − 1: the framework's own cost. Target: at most {TARGET_GENFW_SHARE_PERCENT:g}%. "
-             "*Per repeat* gives the share of each alternating repeat on its own: the spread is the resolution of "
+             "*Per repeat* gives the range of the share of each alternating repeat on its own (the quartiles when "
+             "there are many short rounds): the spread is the resolution of "
              "the end-to-end measurement on a shared machine, wider than a change of tens of microseconds per step.")
     rows = []
     for plugin, m in splits:
@@ -238,6 +239,10 @@ def share_per_repeat(m: dict[str, Any]) -> str:
     if not genfw or not minimal:
         return "—"
     shares = [100 * ((1 + g) / (1 + n) - 1) for g, n in zip(genfw, minimal)]
+    if len(shares) >= 8:
+        # Many short interleaved rounds: the interquartile range is the resolution, min/max are single outliers.
+        low, _, high = statistics.quantiles(shares, n=4)
+        return f"{signed(low, 2)} to {signed(high, 2)}% (quartiles of {len(shares)} rounds)"
     return f"{signed(min(shares), 2)} to {signed(max(shares), 2)}%"
 
 
