@@ -7,7 +7,8 @@
    (``configure_optimizers``) and the same batches (the same datamodule's loader). Two more runs split the
    difference: the plain loop's update written as a minimal LightningModule under a bare ``pl.Trainer`` (no
    logger, callbacks, checkpoints or progress bar: Lightning's own loop), and the plugin's module under the
-   same bare Trainer (its family base's step). The four runs alternate ``--repeats`` times; the first
+   same bare Trainer (its family base's step). The four runs alternate ``--repeats`` times, their order
+   rotating from round to round; the first
    ``WARMUP_STEPS`` iterations of each run are dropped and each run gives its medians.
 
    The speed of the same convolutions drifts by 10-30% from one minute to the next on a shared machine, more
@@ -364,14 +365,20 @@ def overhead(kind: str, steps: int, repeats: int, workdir: Path) -> dict[str, An
     medians: dict[str, dict[str, list[float]]] = {path: {clock: [] for clock in clocks_reported} for path in paths}
     with COMPUTE.installed():
         for repeat in range(repeats):
-            cli = genfw_fit(kind, workdir / f"{kind}_overhead_{repeat}", ["--trainer.max_steps", str(steps)],
-                            [{"class_path": "__main__.StepTimer"}])
-            runs = {
-                "genfw": step_times(found(cli, StepTimer).starts),
-                "lightning": bare_lightning(kind, steps, workdir / f"{kind}_bare_{repeat}"),
-                "minimal": minimal_lightning(kind, steps, workdir / f"{kind}_minimal_{repeat}"),
-                "plain": plain_loop(kind, steps),
+            def genfw_run() -> dict[str, list[float]]:
+                cli = genfw_fit(kind, workdir / f"{kind}_overhead_{repeat}", ["--trainer.max_steps", str(steps)],
+                                [{"class_path": "__main__.StepTimer"}])
+                return step_times(found(cli, StepTimer).starts)
+
+            arms = {
+                "genfw": genfw_run,
+                "lightning": lambda: bare_lightning(kind, steps, workdir / f"{kind}_bare_{repeat}"),
+                "minimal": lambda: minimal_lightning(kind, steps, workdir / f"{kind}_minimal_{repeat}"),
+                "plain": lambda: plain_loop(kind, steps),
             }
+            # The order rotates from round to round, so no loop always runs first (or right after another).
+            order = paths[repeat % len(paths):] + paths[: repeat % len(paths)]
+            runs = {path: arms[path]() for path in order}
             for path, times in runs.items():
                 for clock in clocks_reported:
                     medians[path][clock].append(statistics.median(times[clock]) * 1e3)
