@@ -7,7 +7,8 @@
    (``configure_optimizers``) and the same batches (the same datamodule's loader). Two more runs split the
    difference: the plain loop's update written as a minimal LightningModule under a bare ``pl.Trainer`` (no
    logger, callbacks, checkpoints or progress bar: Lightning's own loop), and the plugin's module under the
-   same bare Trainer (its family base's step). The four runs alternate ``--repeats`` times; the first
+   same bare Trainer (its family base's step). The four runs alternate ``--repeats`` times, their order
+   rotating from round to round; the first
    ``WARMUP_STEPS`` iterations of each run are dropped and each run gives its medians.
 
    The speed of the same convolutions drifts by 10-30% from one minute to the next on a shared machine, more
@@ -16,7 +17,9 @@
    ``compute_clock.ComputeClock``) and *other* (everything around it). A slow spell stretches both alike,
    so a run's ratio r = other / compute is steady where its times are not: the compute-matched overhead,
    the verdict, is (1 + r_genfw) / (1 + r_plain) - 1 with each r the median over repeats. The ratio of the
-   raw medians is reported beside it.
+   raw medians is reported beside it. With many short rounds (``--repeats 20 --steps 30``) the same shares
+   are also taken within each round, where the four runs are seconds apart and drift cancels, and the median
+   over rounds (``paired_*``, with quartiles and a bootstrap interval) resolves sub-percent differences.
 2. Quality per CPU minute. ``genfw fit`` with the same config is stopped after 1 and 2 minutes of process
    CPU time (time spent measuring excluded). DCGAN: the framework's digit judge
    (``gen_framework.metrics.digits``, trained on the real digits and cached) reads 500 samples (share read with
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -361,14 +365,20 @@ def overhead(kind: str, steps: int, repeats: int, workdir: Path) -> dict[str, An
     medians: dict[str, dict[str, list[float]]] = {path: {clock: [] for clock in clocks_reported} for path in paths}
     with COMPUTE.installed():
         for repeat in range(repeats):
-            cli = genfw_fit(kind, workdir / f"{kind}_overhead_{repeat}", ["--trainer.max_steps", str(steps)],
-                            [{"class_path": "__main__.StepTimer"}])
-            runs = {
-                "genfw": step_times(found(cli, StepTimer).starts),
-                "lightning": bare_lightning(kind, steps, workdir / f"{kind}_bare_{repeat}"),
-                "minimal": minimal_lightning(kind, steps, workdir / f"{kind}_minimal_{repeat}"),
-                "plain": plain_loop(kind, steps),
+            def genfw_run() -> dict[str, list[float]]:
+                cli = genfw_fit(kind, workdir / f"{kind}_overhead_{repeat}", ["--trainer.max_steps", str(steps)],
+                                [{"class_path": "__main__.StepTimer"}])
+                return step_times(found(cli, StepTimer).starts)
+
+            arms = {
+                "genfw": genfw_run,
+                "lightning": lambda: bare_lightning(kind, steps, workdir / f"{kind}_bare_{repeat}"),
+                "minimal": lambda: minimal_lightning(kind, steps, workdir / f"{kind}_minimal_{repeat}"),
+                "plain": lambda: plain_loop(kind, steps),
             }
+            # The order rotates from round to round, so no loop always runs first (or right after another).
+            order = paths[repeat % len(paths):] + paths[: repeat % len(paths)]
+            runs = {path: arms[path]() for path in order}
             for path, times in runs.items():
                 for clock in clocks_reported:
                     medians[path][clock].append(statistics.median(times[clock]) * 1e3)
@@ -409,12 +419,41 @@ def compute_matched(medians: dict[str, dict[str, list[float]]]) -> dict[str, Any
         "family_base_points": round(100 * (ratio["lightning"] - ratio["minimal"]) / base, 2),
         "genfw_defaults_points": round(100 * (ratio["genfw"] - ratio["lightning"]) / base, 2),
     }
+    result.update(paired_rounds(medians))
     for path, m in medians.items():
         result[f"{path}_other_over_compute"] = round(ratio[path], 4)
         result[f"{path}_compute_ms"] = round(statistics.median(m["compute"]), 2)
         result[f"{path}_other_ms"] = round(statistics.median(m["other"]), 3)
         result[f"{path}_compute_each_repeat"] = [round(v, 2) for v in m["compute"]]
         result[f"{path}_other_each_repeat"] = [round(v, 3) for v in m["other"]]
+    return result
+
+
+def paired_rounds(medians: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    """The same shares taken within each round, then the median over rounds: the verdict with many short rounds.
+
+    The four runs of a round follow each other within seconds, so a slow spell that spans a round stretches
+    all four alike and cancels in the round's own ratios; the medians over rounds above pair nothing. Each
+    ``paired_*`` value is the median over rounds (medians need not add up exactly); ``paired_genfw_share_*``
+    adds the quartiles over rounds and a 90% bootstrap interval of the median (seeded, 2000 resamples).
+    """
+    ratios = {path: [o / c for o, c in zip(m["other"], m["compute"])] for path, m in medians.items()}
+    rounds = range(len(ratios["plain"]))
+    legs = {
+        "lightning_loop": [(ratios["minimal"][i] - ratios["plain"][i]) / (1 + ratios["plain"][i]) for i in rounds],
+        "family_base": [(ratios["lightning"][i] - ratios["minimal"][i]) / (1 + ratios["plain"][i]) for i in rounds],
+        "genfw_defaults": [(ratios["genfw"][i] - ratios["lightning"][i]) / (1 + ratios["plain"][i]) for i in rounds],
+    }
+    shares = [100 * ((1 + ratios["genfw"][i]) / (1 + ratios["minimal"][i]) - 1) for i in rounds]
+    result: dict[str, Any] = {f"paired_{leg}_points": round(100 * statistics.median(v), 2) for leg, v in legs.items()}
+    result["paired_genfw_share_percent"] = round(statistics.median(shares), 2)
+    result["paired_genfw_share_each_round"] = [round(v, 2) for v in shares]
+    if len(shares) >= 4:
+        low, _, high = statistics.quantiles(shares, n=4)
+        result["paired_genfw_share_quartiles"] = [round(low, 2), round(high, 2)]
+        draw = random.Random(0)
+        boot = sorted(statistics.median(draw.choices(shares, k=len(shares))) for _ in range(2000))
+        result["paired_genfw_share_ci90"] = [round(boot[100], 2), round(boot[1899], 2)]
     return result
 
 

@@ -249,13 +249,12 @@ class AdversarialModule(GenerativeModule):
         # steps (generator updates), not optimiser steps; the precision plugin still sees the step.
         self.trainer.strategy.optimizer_step(opt_d.optimizer, closure=_no_closure, model=self)
         self._d_updates += 1
-        metrics = {
-            "train/loss_d": loss.detach(),
-            "train/d_real": real_logits.detach().mean(),
-            "train/d_fake": fake_logits.detach().mean(),
-        }
+        metrics = {"train/loss_d": loss.detach()}
         if self.is_logging_step:
-            # Collapse indicators from tensors this update already has, only on steps that reach a logger.
+            # Logit means and collapse indicators from tensors this update already has, only on steps that
+            # reach a logger.
+            metrics["train/d_real"] = real_logits.detach().mean()
+            metrics["train/d_fake"] = fake_logits.detach().mean()
             metrics.update(self._collapse_indicators(real, fake, real_logits.detach(), fake_logits.detach()))
         return metrics
 

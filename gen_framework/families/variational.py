@@ -160,8 +160,15 @@ class VariationalModule(GenerativeModule):
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         loss = recon + self.kl_weight() * kl
         self.step_losses = {"train/loss": loss.detach()}
-        self.log_train_metrics({"train/loss": loss, "train/recon": recon, "train/kl": kl, "train/elbo": -(recon + kl)})
+        # The statistics are built on logging steps only: between them a logger would never see them, and the
+        # dict and the ELBO's extra autograd-tracked ops cost tens of microseconds of a ~20 ms CPU step.
+        if self.is_logging_step:
+            self.log_train_metrics(self._train_metrics(loss, recon, kl))
         return loss
+
+    def _train_metrics(self, loss: Tensor, recon: Tensor, kl: Tensor) -> dict[str, Tensor]:
+        """The per-step values logged on logging steps: loss, reconstruction, KL and ELBO, each a scalar in nats."""
+        return {"train/loss": loss, "train/recon": recon, "train/kl": kl, "train/elbo": -(recon + kl).detach()}
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.update_ema()

@@ -66,3 +66,17 @@ def test_logging_step_is_true_outside_training_and_on_the_first_step(tmp_path):
     trainer.fit(model, datamodule=ToyImages())
     assert seen == [(0, True), (1, False), (2, True), (3, False), (4, False), (5, True)]
     assert "train/loss_g" in trainer.callback_metrics, "the first step already gives monitors a value"
+
+
+def test_variational_statistics_are_built_on_logging_steps_only(tmp_path):
+    """Between logging steps the VAE step builds no statistics (no dict, no extra ELBO op), only the loss."""
+    built: list[int] = []
+
+    class Counting(ToyVAE):
+        def _train_metrics(self, loss, recon, kl):
+            built.append(self.global_step)
+            return super()._train_metrics(loss, recon, kl)
+
+    rows = logged_rows(Counting(), ToyImages(), tmp_path, steps=11, every=4)
+    assert built == [0, 3, 7], f"statistics built on steps {built}"
+    assert {key for _, key in rows} == {"train/loss", "train/recon", "train/kl", "train/elbo"}
