@@ -87,7 +87,8 @@ def _digit_cells(record: dict[str, Any]) -> str:
 
 def dcgan_recipes(results: Results, stem: str = "dcgan_recipes") -> str:
     """A DCGAN recipe screen (``benchmarks/results/<stem>.json``): the judge's verdict per CPU minute."""
-    entries = {name: entry for name, entry in results[stem]["results"].items() if isinstance(entry, dict)}
+    entries = {name: entry for name, entry in results[stem]["results"].items()
+               if isinstance(entry, dict) and "runs" in entry}
     budgets = sorted({round(r["cpu_seconds"] / 60) for entry in entries.values() for records in entry["runs"].values()
                       for r in records if r["cpu_seconds"] > 0})
     rows = []
@@ -237,6 +238,7 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
     "vae_quality": vae_quality,
     "dcgan_recipes": dcgan_recipes,
     "dcgan_screen": lambda results: dcgan_recipes(results, "dcgan_screen"),
+    "dcgan_budget": lambda results: dcgan_recipes(results, "dcgan_budget"),
     "dcgan_main_job": dcgan_main_job("dcgan_main_job"),
     "dcgan_main_job_previous": dcgan_main_job("dcgan_main_job_previous"),
     "gpt_mini_quality": page_table("gpt_mini", "gpt_mini", "steps"),
