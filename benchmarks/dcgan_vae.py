@@ -184,7 +184,7 @@ class QualityProbe(CPUBudgetProbe):
 
 
 def digit_record(samples: torch.Tensor) -> dict[str, Any]:
-    """The digit judge's verdict on samples ``(N, 1, 28, 28)``, rounded for the JSON."""
+    """The digit judge's verdict on samples ``(N, 1, S, S)`` (S the judge's size), rounded for the JSON."""
     from gen_framework.metrics.digits import digit_feature_distance, digit_scores
 
     assert CLASSIFIER is not None and REAL_DIGITS is not None
@@ -195,7 +195,7 @@ def digit_record(samples: torch.Tensor) -> dict[str, Any]:
 
 
 def validation_images(datamodule: Any) -> torch.Tensor:
-    """The first ``EVAL_IMAGES`` validation images ``(N, 1, 28, 28)`` in [-1, 1]."""
+    """The first ``EVAL_IMAGES`` validation images ``(N, 1, S, S)`` in [-1, 1]."""
     dataset = datamodule.splits.val
     return torch.stack([dataset[i][0] for i in range(min(EVAL_IMAGES, len(dataset)))])
 
@@ -264,10 +264,14 @@ def bare_trainer_fit(
 
 
 class PlainGAN:
-    """The config's DCGAN update, hand-written: non-saturating losses, D then G, and the generator EMA."""
+    """The config's DCGAN update, hand-written: its losses (hinge or non-saturating), D then G, and the generator
+    EMA."""
 
     def __init__(self, model: Any) -> None:
         self.generator, self.discriminator, self.latent_dim = model.generator, model.discriminator, model.latent_dim
+        if model.loss_type not in ("hinge", "non_saturating"):
+            raise SystemExit(f"the plain loop writes the hinge and non-saturating losses, not {model.loss_type!r}")
+        self.hinge = model.loss_type == "hinge"
         # The config samples from a generator EMA; the plain loop keeps one too (parameters and BatchNorm
         # statistics, as AveragedModel(use_buffers=True) does).
         self.live = [t for t in (*self.generator.parameters(), *self.generator.buffers()) if t.is_floating_point()]
@@ -278,12 +282,16 @@ class PlainGAN:
         generator, discriminator = self.generator, self.discriminator
         with torch.no_grad():
             fake = generator(torch.randn(real.shape[0], self.latent_dim))
-        loss_d = F.softplus(-discriminator(real)).mean() + F.softplus(discriminator(fake)).mean()
+        if self.hinge:
+            loss_d = F.relu(1.0 - discriminator(real)).mean() + F.relu(1.0 + discriminator(fake)).mean()
+        else:
+            loss_d = F.softplus(-discriminator(real)).mean() + F.softplus(discriminator(fake)).mean()
         opt_d.zero_grad(set_to_none=True)
         backward(loss_d)
         opt_d.step()
         discriminator.requires_grad_(False)
-        loss_g = F.softplus(-discriminator(generator(torch.randn(real.shape[0], self.latent_dim)))).mean()
+        fake_logits = discriminator(generator(torch.randn(real.shape[0], self.latent_dim)))
+        loss_g = -fake_logits.mean() if self.hinge else F.softplus(-fake_logits).mean()
         opt_g.zero_grad(set_to_none=True)
         backward(loss_g)
         opt_g.step()
@@ -557,6 +565,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seed_everything of the quality runs")
     parser.add_argument("--set", nargs="+", default=[], metavar="OPTION=VALUE",
                         help="genfw fit options for the DCGAN quality runs, e.g. model.init_args.lr_g=2e-4")
+    parser.add_argument("--image-size", type=int, choices=(28, 32, 64), default=None,
+                        help="DCGAN quality: train at this image size (the data's image_size) and judge the samples "
+                             "with the digit judge trained at that size (default: the config's 28)")
     parser.add_argument("--classifier", type=Path, default=None,
                         help="folder caching the digit judge (default: gen_framework's feature cache)")
     parser.add_argument("--config-steps", action="store_true",
@@ -601,8 +612,9 @@ def main() -> int:
     from gen_framework.metrics.digits import digit_classifier, digit_feature_distance, digit_scores
 
     began = time.perf_counter()
-    CLASSIFIER, accuracy = digit_classifier(28, directory=args.classifier)
-    data = MNIST()
+    # The judge reads the DCGAN's images at their own size (the data's image_size, 28 unless --image-size).
+    CLASSIFIER, accuracy = digit_classifier(args.image_size or 28, directory=args.classifier)
+    data = MNIST(image_size=args.image_size or 28)
     REAL_DIGITS = validation_images(data)
     real = digit_scores(CLASSIFIER, REAL_DIGITS)
     # FD-digits' floor: as many other real digits (training split) against the same reference.
@@ -619,6 +631,8 @@ def main() -> int:
         "weights_sha256": CLASSIFIER.describe()["weights_sha256"],
     }}
     extra = [f"--{option}" for option in args.set]
+    if args.image_size:
+        extra += ["--data.init_args.image_size", str(args.image_size)]
     with tempfile.TemporaryDirectory(prefix="genfw_bench_") as tmp:
         workdir = args.keep_runs or Path(tmp)
         for kind in args.kinds:
