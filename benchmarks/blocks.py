@@ -202,14 +202,18 @@ def stylegan_lite_quality(results: Results) -> str:
 
 
 def stylegan_lite_batch_screen(results: Results) -> str:
-    """StyleGAN-lite's mnist config at batch 16, 32 and 64 after the same CPU budget, one seed
+    """StyleGAN-lite's mnist config at batch 16, 32 and 64 after the same CPU budget, per seed
     (``benchmarks/stylegan_lite.py --screen``)."""
-    rows = [[name.removeprefix("batch"), r["settings"].replace("--model.init_args.", "").replace("--data.init_args.", "")
-             if "--" in r["settings"] else "(the config)", _num(r["steps"], 0),
-             f"{r['fd_digits']:.1f} ({r['fd_ratio']:.1f}×)", r["classes_covered"], _num(r["images_per_cpu_second"], 0)]
-            for name, r in sorted(results["stylegan_lite_batch_screen"]["results"].items(),
-                                  key=lambda item: int(item[0].removeprefix("batch")))]
-    return _table(["batch", "options", "steps", "FD-digits (× floor)", "classes read confidently",
+    rows = []
+    for name, entry in sorted(results["stylegan_lite_batch_screen"]["results"].items(),
+                              key=lambda item: int(item[0].removeprefix("batch"))):
+        options = " ".join(o.removeprefix("--").replace("model.init_args.", "").replace("data.init_args.", "")
+                           for o in entry["options"]) or "(the config)"
+        for seed, r in sorted(entry["runs"].items()):
+            rows.append([name.removeprefix("batch"), options, seed, _num(r["steps"], 0),
+                         f"{r['fd_digits']:.1f} ({r['fd_ratio']:.1f}×)", r["classes_covered"],
+                         _num(r["images_per_cpu_second"], 0)])
+    return _table(["batch", "options", "seed", "steps", "FD-digits (× floor)", "classes read confidently",
                    "images per CPU second"], rows)
 
 

@@ -259,24 +259,29 @@ def train_side_by_side(args: argparse.Namespace, runs_dir: Path) -> None:
 
 
 def screen(args: argparse.Namespace) -> int:
-    """Variants of the mnist config (``SCREEN``) at the first ``--minutes`` budget, first seed, one worker at a
-    time; the batch-64 record of the same seed and budget is taken from ``--output``."""
-    seed, budget = args.seeds[0], 60 * args.minutes[0]
+    """Variants of the mnist config (``SCREEN``) at the first ``--minutes`` budget, one worker at a time, for each
+    of ``--seeds``; the batch-64 record of the same seed and budget is taken from ``--output``. Runs of other
+    seeds already in the screen's results are kept."""
+    budget = 60 * args.minutes[0]
     Judge()  # trains the framework's digit classifier once, so the workers find it cached
-    record = next(r for r in json.loads(args.output.read_text())["results"]["stylegan_lite_quality"]["runs"][
-        str(seed)] if abs(r["cpu_seconds"] - budget) < 5)
-    rows: dict[str, Any] = {"batch64": {**record, "settings": "configs/stylegan_lite/mnist.yaml as recorded in "
-                                                              + args.output.name}}
+    rows: dict[str, Any] = json.loads(SCREEN_RESULTS.read_text())["results"] if SCREEN_RESULTS.is_file() else {}
+    recorded = json.loads(args.output.read_text())["results"]["stylegan_lite_quality"]["runs"]
+    rows.setdefault("batch64", {"options": [], "runs": {}})
     with tempfile.TemporaryDirectory(prefix="genfw_screen_") as tmp:
-        for variant in args.screen:
-            out = Path(tmp) / f"{variant}.json"
-            command = [sys.executable, __file__, "--threads", str(args.threads), "--worker",
-                       f"stylegan_lite:{variant}", str(seed), json.dumps([budget]), str(out), ""]
-            if subprocess.call(command, cwd=REPO) != 0:
-                raise SystemExit(f"the {variant} worker failed")
-            rows[variant] = {**json.loads(out.read_text())[-1], "settings": " ".join(SCREEN[variant])}
-            print(variant, rows[variant], flush=True)
-    settings = {"minutes": args.minutes[0], "seed": seed, "eval_images": EVAL_IMAGES,
+        for seed in args.seeds:
+            rows["batch64"]["runs"][str(seed)] = next(
+                r for r in recorded[str(seed)] if abs(r["cpu_seconds"] - budget) < 5)
+            for variant in args.screen:
+                out = Path(tmp) / f"{variant}_{seed}.json"
+                command = [sys.executable, __file__, "--threads", str(args.threads), "--worker",
+                           f"stylegan_lite:{variant}", str(seed), json.dumps([budget]), str(out), ""]
+                if subprocess.call(command, cwd=REPO) != 0:
+                    raise SystemExit(f"the {variant} worker (seed {seed}) failed")
+                entry = rows.setdefault(variant, {"options": SCREEN[variant], "runs": {}})
+                entry["runs"][str(seed)] = json.loads(out.read_text())[-1]
+                print(variant, seed, entry["runs"][str(seed)], flush=True)
+    settings = {"minutes": args.minutes[0], "eval_images": EVAL_IMAGES,
+                "batch64": f"configs/stylegan_lite/mnist.yaml, the records of {args.output.name}",
                 "variants": "one at a time, each in its own process; CPU time per process"}
     path = write_results("stylegan_lite_batch_screen", rows, output=SCREEN_RESULTS, extra={"settings": settings})
     print(f"written to {path}")
@@ -300,8 +305,8 @@ def main() -> int:
     parser.add_argument("--skip-speed", action="store_true",
                         help="keep the step-time section of the existing --output instead of measuring it")
     parser.add_argument("--screen", nargs="+", choices=sorted(SCREEN),
-                        help="train these variants of the mnist config (one at a time, first seed, the first "
-                             "--minutes budget) and write them beside the batch-64 record to " + SCREEN_RESULTS.name)
+                        help="train these variants of the mnist config (one at a time, each of --seeds, the first "
+                             "--minutes budget) and write them beside the batch-64 records to " + SCREEN_RESULTS.name)
     parser.add_argument("--worker", nargs=5, metavar=("KIND", "SEED", "BUDGETS", "OUT", "GRID"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
