@@ -202,6 +202,22 @@ def stylegan_lite_quality(results: Results) -> str:
                    "classes read confidently (StyleGAN / DCGAN)", "images per CPU second (StyleGAN / DCGAN)"], rows)
 
 
+def stylegan_lite_batch_screen(results: Results) -> str:
+    """StyleGAN-lite's mnist config at batch 16, 32 and 64 after the same CPU budget, per seed
+    (``benchmarks/stylegan_lite.py --screen``)."""
+    rows = []
+    for name, entry in sorted(results["stylegan_lite_batch_screen"]["results"].items(),
+                              key=lambda item: int(item[0].removeprefix("batch"))):
+        options = " ".join(o.removeprefix("--").replace("model.init_args.", "").replace("data.init_args.", "")
+                           for o in entry["options"]) or "(the config)"
+        for seed, r in sorted(entry["runs"].items()):
+            rows.append([name.removeprefix("batch"), options, seed, _num(r["steps"], 0),
+                         f"{r['fd_digits']:.1f} ({r['fd_ratio']:.1f}×)", r["classes_covered"],
+                         _num(r["images_per_cpu_second"], 0)])
+    return _table(["batch", "options", "seed", "steps", "FD-digits (× floor)", "classes read confidently",
+                   "images per CPU second"], rows)
+
+
 def page_table(section: str, result: str, header: str) -> Callable[[Results], str]:
     """The table of the benchmarks page (``report.py``'s ``section`` on ``result``) whose header starts with
     ``header``, so that a README quotes exactly what the page shows."""
@@ -250,6 +266,7 @@ RENDERERS: dict[str, Callable[[Results], str]] = {
     "wavenet_melodies": page_table("wavenet", "wavenet_lite", "config"),
     "stylegan_vs_dcgan": page_table("stylegan", "stylegan_lite", "CPU time"),
     "stylegan_lite_quality": stylegan_lite_quality,
+    "stylegan_lite_batch_screen": stylegan_lite_batch_screen,
     "ddp_scaling": page_table("ddp", "ddp_scaling", "plugin"),
 }
 

@@ -61,6 +61,17 @@ CONFIGS = {
 }
 EVAL_IMAGES = 500
 IMAGE_SIZE = 32
+SCREEN_RESULTS = RESULTS_DIR / "stylegan_lite_batch_screen.json"
+#: ``--screen``: the mnist config at smaller batches (more optimiser updates for the same images, as DCGAN's
+#: batch 16 makes). Adam's learning rate scales with the square root of the batch (2.5e-3 at 64); R1 gamma stays
+#: 0.01, inside StyleGAN2-ADA's heuristic 0.0002 * 32^2 / batch (0.0064-0.0128 at batch 32-16); the
+#: minibatch-std group is at most the batch.
+SCREEN = {
+    "batch16": ["--data.init_args.batch_size", "16", "--model.init_args.mbstd_group_size", "16",
+                "--model.init_args.lr_g", "1.25e-3", "--model.init_args.lr_d", "1.25e-3"],
+    "batch32": ["--data.init_args.batch_size", "32", "--model.init_args.mbstd_group_size", "32",
+                "--model.init_args.lr_g", "1.8e-3", "--model.init_args.lr_d", "1.8e-3"],
+}
 
 
 # ------------------------------------------------------------------ the metric
@@ -146,7 +157,9 @@ def worker(
     torch.set_num_threads(threads)
     from gen_framework.cli import run_lightning_cli
 
-    config, extra = CONFIGS[kind]
+    base, _, variant = kind.partition(":")  # "stylegan_lite:batch16" is a --screen variant of the mnist config
+    config, extra = CONFIGS[base]
+    extra = [*extra, *SCREEN.get(variant, [])]
     probe = {"class_path": "__main__.QualityProbe",
              "init_args": {"budgets": budgets, "grid_path": grid, "records_path": str(out)}}
     with tempfile.TemporaryDirectory(prefix=f"genfw_bench_{kind}_") as tmp:
@@ -245,6 +258,36 @@ def train_side_by_side(args: argparse.Namespace, runs_dir: Path) -> None:
             raise SystemExit(f"the {kind} worker (seed {seed}) failed with exit code {process.returncode}")
 
 
+def screen(args: argparse.Namespace) -> int:
+    """Variants of the mnist config (``SCREEN``) at the first ``--minutes`` budget, one worker at a time, for each
+    of ``--seeds``; the batch-64 record of the same seed and budget is taken from ``--output``. Runs of other
+    seeds already in the screen's results are kept."""
+    budget = 60 * args.minutes[0]
+    Judge()  # trains the framework's digit classifier once, so the workers find it cached
+    rows: dict[str, Any] = json.loads(SCREEN_RESULTS.read_text())["results"] if SCREEN_RESULTS.is_file() else {}
+    recorded = json.loads(args.output.read_text())["results"]["stylegan_lite_quality"]["runs"]
+    rows.setdefault("batch64", {"options": [], "runs": {}})
+    with tempfile.TemporaryDirectory(prefix="genfw_screen_") as tmp:
+        for seed in args.seeds:
+            rows["batch64"]["runs"][str(seed)] = next(
+                r for r in recorded[str(seed)] if abs(r["cpu_seconds"] - budget) < 5)
+            for variant in args.screen:
+                out = Path(tmp) / f"{variant}_{seed}.json"
+                command = [sys.executable, __file__, "--threads", str(args.threads), "--worker",
+                           f"stylegan_lite:{variant}", str(seed), json.dumps([budget]), str(out), ""]
+                if subprocess.call(command, cwd=REPO) != 0:
+                    raise SystemExit(f"the {variant} worker (seed {seed}) failed")
+                entry = rows.setdefault(variant, {"options": SCREEN[variant], "runs": {}})
+                entry["runs"][str(seed)] = json.loads(out.read_text())[-1]
+                print(variant, seed, entry["runs"][str(seed)], flush=True)
+    settings = {"minutes": args.minutes[0], "eval_images": EVAL_IMAGES,
+                "batch64": f"configs/stylegan_lite/mnist.yaml, the records of {args.output.name}",
+                "variants": "one at a time, each in its own process; CPU time per process"}
+    path = write_results("stylegan_lite_batch_screen", rows, output=SCREEN_RESULTS, extra={"settings": settings})
+    print(f"written to {path}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -261,6 +304,9 @@ def main() -> int:
                              "count up to the budgets every run reached)")
     parser.add_argument("--skip-speed", action="store_true",
                         help="keep the step-time section of the existing --output instead of measuring it")
+    parser.add_argument("--screen", nargs="+", choices=sorted(SCREEN),
+                        help="train these variants of the mnist config (one at a time, each of --seeds, the first "
+                             "--minutes budget) and write them beside the batch-64 records to " + SCREEN_RESULTS.name)
     parser.add_argument("--worker", nargs=5, metavar=("KIND", "SEED", "BUDGETS", "OUT", "GRID"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -277,6 +323,8 @@ def main() -> int:
     if args.table:
         print(markdown_table(json.loads(args.output.read_text())["results"]))
         return 0
+    if args.screen:
+        return screen(args)
     if args.quick:
         args.minutes, args.steps, args.repeats, args.seeds = [1 / 3], 3, 1, [0]
     torch.set_num_threads(args.threads)
