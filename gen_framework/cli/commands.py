@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             run_lightning_cli(args)
         return 0
     except Exception as err:
+        from gen_framework.cli.errors import find_user_error
+
         user_error = find_user_error(err) or _system_error(err)
         if user_error is None or debug:
             raise
@@ -139,18 +141,6 @@ def _attach_negative_values(args: list[str]) -> list[str]:
         else:
             out.append(arg)
     return out
-
-
-def find_user_error(err: BaseException) -> GenFrameworkError | None:
-    """The framework error behind ``err`` (jsonargparse and Lightning wrap errors raised in user classes)."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        if isinstance(current, GenFrameworkError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 # ------------------------------------------------------------------ plugins

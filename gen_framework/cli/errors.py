@@ -338,7 +338,7 @@ def describe_interpolation_error(err: Exception) -> str:
     key = str(getattr(err, "full_key", "") or "")
     # keys carry the subcommand (fit.trainer.max_steps) and relative interpolations a leading ".." (see NOTES)
     key = key.split(".", 1)[1] if key.split(".")[0] in ("fit", "validate", "test", "predict") else key
-    cause = _genfw_cause(err)
+    cause = find_user_error(err)
     if cause is not None:  # a genfw resolver refused its arguments: its message says why
         return f"{key or 'config'}: {cause}"
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -349,8 +349,9 @@ def describe_interpolation_error(err: Exception) -> str:
     )
 
 
-def _genfw_cause(err: BaseException) -> GenFrameworkError | None:
-    """The framework's own error that ``err`` wraps (omegaconf re-raises a resolver's error inside its own)."""
+def find_user_error(err: BaseException) -> GenFrameworkError | None:
+    """The framework error behind ``err``: jsonargparse and Lightning wrap errors raised in user classes, and
+    omegaconf re-raises a resolver's error inside its own."""
     seen: set[int] = set()
     current: BaseException | None = err
     while current is not None and id(current) not in seen:
